@@ -1,0 +1,73 @@
+"""
+twupload: fast, streamed, rate-limit-aware async uploads to the X media API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._client import AsyncMediaClient
+from ._credentials import BearerToken, OAuth1Credentials
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidMediaError,
+    MediaProcessingError,
+    RateLimitError,
+    ResumeExpiredError,
+    TransportError,
+    TwUploadError,
+    UploadTimeoutError,
+)
+from ._media import MediaCategory
+from ._results import (
+    BatchItem,
+    ImageInfo,
+    ProcessingError,
+    ProcessingInfo,
+    RateLimit,
+    ResumeState,
+    UploadResult,
+    VideoInfo,
+)
+
+
+__all__ = [
+    "APIError",
+    "AsyncMediaClient",
+    "AuthenticationError",
+    "BatchItem",
+    "BearerToken",
+    "ConfigurationError",
+    "ImageInfo",
+    "InvalidMediaError",
+    "MediaCategory",
+    "MediaProcessingError",
+    "OAuth1Credentials",
+    "ProcessingError",
+    "ProcessingInfo",
+    "RateLimit",
+    "RateLimitError",
+    "ResumeExpiredError",
+    "ResumeState",
+    "TransportError",
+    "TwUploadError",
+    "UploadResult",
+    "UploadTimeoutError",
+    "VideoInfo",
+]
+
+# Public names say twupload.X in reprs and tracebacks, not twupload._errors.X.
+for _name in __all__:
+    globals()[_name].__module__ = "twupload"
+del _name
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415
+
+        return version("twupload")
+
+    raise AttributeError(f"module 'twupload' has no attribute {name!r}")

@@ -1,0 +1,144 @@
+"""
+Request signing: OAuth 1.0a through authlib's signing core, and OAuth 2.0 bearer tokens.
+
+authlib's httpx integration is not used on purpose: it reads a streamed body
+into memory and then sends it empty (authlib #516), and its import changes the
+warnings filters. Here only the ``Authorization`` header is computed, from the
+method, the URL and, for form-urlencoded bodies only, the body parameters
+(RFC 5849 section 3.4.1.3.1). Multipart and JSON bodies are never read.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+import httpx
+
+from authlib.oauth1.rfc5849.parameters import prepare_headers
+from authlib.oauth1.rfc5849.signature import construct_base_string, hmac_sha1_signature
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    from ._credentials import BearerToken, OAuth1Credentials
+
+
+FORM_URLENCODED = "application/x-www-form-urlencoded"
+
+
+def _is_form(content_type: str | None) -> bool:
+    return (
+        content_type is not None
+        and content_type.split(";", 1)[0].strip().lower() == FORM_URLENCODED
+    )
+
+
+class OAuth1Signer:
+    """
+    Compute OAuth 1.0a HMAC-SHA1 ``Authorization`` headers for one set of credentials.
+
+    Args:
+        credentials: Whose keys sign.
+        clock: Returns the Unix time (injectable for tests).
+        nonce: Returns a fresh nonce (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        credentials: OAuth1Credentials,
+        *,
+        clock: Callable[[], float] = time.time,
+        nonce: Callable[[], str] = lambda: secrets.token_hex(16),
+    ) -> None:
+        self._creds = credentials
+        self._clock = clock
+        self._nonce = nonce
+
+    def header(
+        self,
+        method: str,
+        url: str,
+        params: list[tuple[str, str]],
+    ) -> str:
+        """
+        Sign a request and return the value of its ``Authorization`` header.
+
+        Args:
+            method: The HTTP method.
+            url: The URL without query (scheme, host, port and encoded path).
+            params: Query and form-body parameters, decoded.
+        """
+        creds = self._creds
+        oauth = [
+            ("oauth_consumer_key", creds.consumer_key),
+            ("oauth_nonce", self._nonce()),
+            ("oauth_signature_method", "HMAC-SHA1"),
+            ("oauth_timestamp", str(int(self._clock()))),
+            ("oauth_token", creds.access_token),
+            ("oauth_version", "1.0"),
+        ]
+        base = construct_base_string(method, url, [*params, *oauth])
+        signature = hmac_sha1_signature(
+            base, creds.consumer_secret, creds.access_token_secret
+        )
+        oauth.append(("oauth_signature", signature))
+        return str(prepare_headers(oauth)["Authorization"])
+
+    def sign(self, request: httpx.Request) -> None:
+        """
+        Set the ``Authorization`` header of *request* in place.
+
+        The body is read only when it is form-urlencoded, which twupload
+        always builds in memory; a streamed body is never touched.
+        """
+        url = request.url
+        raw_path, _, raw_query = url.raw_path.partition(b"?")
+        base_url = (
+            f"{url.scheme}://{url.netloc.decode('ascii')}{raw_path.decode('ascii')}"
+        )
+        params = parse_qsl(raw_query.decode("ascii"), keep_blank_values=True)
+        if _is_form(request.headers.get("content-type")):
+            params += parse_qsl(request.content.decode("ascii"), keep_blank_values=True)
+        request.headers["Authorization"] = self.header(request.method, base_url, params)
+
+
+class OAuth1Auth(httpx.Auth):
+    """
+    httpx auth that signs each request with OAuth 1.0a, without reading streamed bodies.
+    """
+
+    requires_request_body = False
+
+    def __init__(self, signer: OAuth1Signer) -> None:
+        self._signer = signer
+
+    def auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        self._signer.sign(request)
+        yield request
+
+
+class BearerAuth(httpx.Auth):
+    """
+    httpx auth for an OAuth 2.0 user-context token.
+    """
+
+    requires_request_body = False
+
+    def __init__(self, token: BearerToken) -> None:
+        self._header = f"Bearer {token.token}"
+
+    def __repr__(self) -> str:
+        return "BearerAuth(token='***')"
+
+    def auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request

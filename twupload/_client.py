@@ -1,0 +1,512 @@
+"""
+AsyncMediaClient: the lifecycle, the options, and the one-upload and batch entry points.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+
+from collections.abc import AsyncIterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import httpx
+
+from ._auth import BearerAuth, OAuth1Auth, OAuth1Signer
+from ._chunked import ChunkedOptions, ChunkedUpload
+from ._credentials import BearerToken, OAuth1Credentials
+from ._errors import APIError, ConfigurationError, InvalidMediaError, TwUploadError
+from ._media import (
+    check_alt_text,
+    normalize_category,
+    normalize_owners,
+    plan_upload,
+)
+from ._protocol import V1Protocol
+from ._ratelimit import RateLimiter
+from ._results import BatchItem, ResumeState, UploadResult
+from ._retry import RetryPolicy
+from ._source import make_source
+from ._transport import Transport
+
+
+if TYPE_CHECKING:
+    from collections.abc import (
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Iterable,
+        Mapping,
+    )
+    from types import TracebackType
+
+    from anyio.abc import TaskGroup
+
+    from ._media import MediaCategory
+    from ._protocol import MediaProtocol
+    from ._ratelimit import RateLimitStore
+    from ._results import ProcessingInfo, RateLimit
+
+
+logger = logging.getLogger("twupload")
+S = TypeVar("S")
+
+DEFAULT_BASE_URL = "https://upload.twitter.com"
+
+
+class _State(enum.Enum):
+    UNOPENED = 1
+    OPENED = 2
+    CLOSED = 3
+
+
+class AsyncMediaClient:
+    """
+    Uploads media to X, concurrently, paced by the service's rate limits.
+
+    Use it as an async context manager; it owns the httpx client it creates
+    (and closes it on exit) but never closes one you pass in.
+
+    Args:
+        credentials: `OAuth1Credentials`, or a `BearerToken` for ``api="2"``.
+        base_url: Scheme and host of the upload service (the emulator's URL in tests).
+        api: ``"1.1"`` or ``"2"``.
+        max_concurrency: Uploads in flight at once, across every call on this client.
+        timeout: Per request, in seconds, or an `httpx.Timeout`.
+        max_retries: Retries per request for 5xx, 429 and network failures.
+        http_client: An `httpx.AsyncClient` to use instead of creating one.
+        processing_timeout: Longest wait for media processing, seconds.
+        max_rate_limit_wait: Longest wait for a rate-limit reset before
+            `RateLimitError` is raised instead, seconds.
+        segment_bytes: Preferred APPEND segment size for chunked uploads.
+        rate_limit_store: Where pacing state lives (default: in memory).
+        clock: Wall-clock Unix time, for rate-limit resets (tests inject one).
+        sleep: Async sleep (tests inject one).
+    """
+
+    def __init__(
+        self,
+        credentials: OAuth1Credentials | BearerToken,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        api: str = "1.1",
+        max_concurrency: int = 8,
+        timeout: float | httpx.Timeout = 60.0,
+        max_retries: int = 3,
+        http_client: httpx.AsyncClient | None = None,
+        processing_timeout: float = 600.0,
+        max_rate_limit_wait: float = 900.0,
+        segment_bytes: int = 4 * 1024 * 1024,
+        rate_limit_store: RateLimitStore | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        _check_settings(
+            credentials,
+            api=api,
+            base_url=base_url,
+            max_concurrency=max_concurrency,
+            max_retries=max_retries,
+            segment_bytes=segment_bytes,
+        )
+        if isinstance(credentials, BearerToken):
+            auth: httpx.Auth = BearerAuth(credentials)
+        else:
+            auth = OAuth1Auth(OAuth1Signer(credentials))
+
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            timeout=timeout,
+            # The pool must fit every upload the limiter lets through, or
+            # queued uploads die of PoolTimeout while they wait.
+            limits=httpx.Limits(
+                max_connections=max_concurrency + 2,
+                max_keepalive_connections=max_concurrency + 2,
+            ),
+        )
+        self._max_concurrency = max_concurrency
+        policy = RetryPolicy(
+            max_retries=max_retries, max_rate_limit_wait=max_rate_limit_wait
+        )
+        self._limits = rate_limit_store or RateLimiter(
+            clock=clock, sleep=sleep, max_wait=max_rate_limit_wait
+        )
+        transport = Transport(
+            self._http,
+            auth=auth,
+            policy=policy,
+            limiter=self._limits,
+            clock=clock,
+            sleep=sleep,
+        )
+        self._protocol: MediaProtocol = V1Protocol(transport, base_url=base_url)
+        self._chunked = ChunkedOptions(
+            segment_bytes=segment_bytes,
+            processing_timeout=processing_timeout,
+            sleep=sleep,
+            clock=clock,
+        )
+        self._state = _State.UNOPENED
+        self._task_group: TaskGroup | None = None
+        self._slots: anyio.CapacityLimiter | None = None
+        self._file_threads: anyio.CapacityLimiter | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<AsyncMediaClient api={self._protocol.api!r} "
+            f"max_concurrency={self._max_concurrency} state={self._state.name.lower()}>"
+        )
+
+    # Lifecycle
+
+    async def __aenter__(self) -> AsyncMediaClient:  # noqa: PYI034 - 3.10 has no Self
+        if self._state is not _State.UNOPENED:
+            raise RuntimeError(
+                "An AsyncMediaClient can be entered once; create a new one."
+                if self._state is _State.OPENED
+                else "This AsyncMediaClient is closed; create a new one."
+            )
+        self._state = _State.OPENED
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        group, self._task_group = self._task_group, None
+        try:
+            if group is not None:
+                group.cancel_scope.cancel()
+                await group.__aexit__(exc_type, exc, tb)
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """
+        Close the client (and the httpx client, if this client created it).
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        if self._owns_http:
+            with anyio.CancelScope(shield=True):
+                await self._http.aclose()
+
+    def _check_open(self) -> None:
+        if self._state is _State.CLOSED:
+            raise RuntimeError("This AsyncMediaClient is closed; create a new one.")
+        if self._slots is None:
+            self._slots = anyio.CapacityLimiter(self._max_concurrency)
+            # Our own thread budget for file reads, so anyio's shared default
+            # (40 threads) is not the bottleneck of a large batch.
+            self._file_threads = anyio.CapacityLimiter(max(self._max_concurrency, 4))
+
+    # Introspection
+
+    @property
+    def rate_limits(self) -> Mapping[str, RateLimit]:
+        """
+        The last rate limits the service reported, by command.
+
+        Keys are ``"upload"``, ``"INIT"``, ``"APPEND"``, ``"FINALIZE"``,
+        ``"STATUS"`` and ``"metadata"``, once each has been seen.
+        """
+        return self._limits.snapshot()
+
+    # One upload
+
+    async def upload(
+        self,
+        source: object,
+        *,
+        size: int | None = None,
+        media_category: str | MediaCategory | None = None,
+        media_type: str | None = None,
+        additional_owners: Iterable[int | str] = (),
+        alt_text: str | None = None,
+        encoding: str = "binary",
+        chunked: bool | None = None,
+        on_progress: Callable[[int, int], object] | None = None,
+        on_processing: Callable[[ProcessingInfo], object] | None = None,
+        resume: ResumeState | None = None,
+    ) -> UploadResult:
+        """
+        Upload one image, GIF or video, and return what the service accepted.
+
+        Args:
+            source: A path, bytes-like data, a binary file object (read from its
+                current position and left open), or an async iterable of bytes
+                with *size*.
+            size: Total bytes; needed for async iterables and unseekable files.
+            media_category: A `MediaCategory` or its string; inferred for GIFs and video.
+            media_type: MIME type; sniffed from the bytes when omitted.
+            additional_owners: Up to 100 numeric user ids who may also use the media.
+            alt_text: Up to 1000 characters, set once the upload succeeds.
+            encoding: ``"binary"`` or ``"base64"`` (simple upload only).
+            chunked: None chooses; True or False forces the chunked or simple flow.
+            on_progress: Called as ``on_progress(sent_bytes, total_bytes)`` while sending.
+            on_processing: Called with each `ProcessingInfo` while the service processes.
+            resume: A `ResumeState` from a failed chunked upload of the same source.
+
+        Raises:
+            InvalidMediaError: Bad input, before any network I/O.
+            APIError: The service refused the upload (see the subclasses).
+            TransportError: The network failed and retries are spent.
+            UploadTimeoutError: Processing outlasted *processing_timeout*.
+            ResumeExpiredError: *resume* refers to media the service discarded.
+        """
+        self._check_open()
+        category = normalize_category(media_category)
+        owners = normalize_owners(additional_owners)
+        alt = check_alt_text(alt_text)
+        if resume is not None and not isinstance(resume, ResumeState):
+            raise InvalidMediaError(
+                "resume must be a ResumeState (see ResumeState.from_json)."
+            )
+        if on_progress is not None and not callable(on_progress):
+            raise InvalidMediaError("on_progress must be callable.")
+        assert self._slots is not None  # noqa: S101 - set by _check_open
+        assert self._file_threads is not None  # noqa: S101 - set by _check_open
+        src = make_source(source, size=size, limiter=self._file_threads)
+
+        async with self._slots:
+            try:
+                await src.open()
+                plan = plan_upload(
+                    api=self._protocol.api,
+                    head=src.head,
+                    total_bytes=src.size,
+                    media_type=media_type,
+                    media_category=category,
+                    chunked=True if resume is not None else chunked,
+                    encoding=encoding,
+                    has_alt_text=alt is not None,
+                )
+                if plan.chunked:
+                    result = await ChunkedUpload(
+                        self._protocol,
+                        src,
+                        plan,
+                        owners=owners,
+                        options=self._chunked,
+                        on_progress=on_progress,
+                        on_processing=on_processing,
+                    ).run(resume)
+                else:
+                    result = await self._protocol.upload_simple(
+                        src,
+                        plan,
+                        owners=owners,
+                        base64=encoding == "base64",
+                        on_progress=_progress(on_progress, src.size),
+                    )
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await src.aclose()
+
+        if alt is not None:
+            await self._alt_text_after_upload(result, alt)
+        return result
+
+    async def _alt_text_after_upload(self, result: UploadResult, text: str) -> None:
+        try:
+            await self._protocol.set_alt_text(result.media_id, text)
+        except APIError as exc:
+            exc.args = (
+                (
+                    f"{exc.args[0]} Media {result.media_id} was uploaded, but its alt "
+                    f"text was not set; retry with set_alt_text({result.media_id}, ...)."
+                ),
+            )
+            raise
+
+    async def status(self, media_id: int | str) -> UploadResult:
+        """
+        Ask the service for a media id's state (STATUS), including processing progress.
+        """
+        self._check_open()
+        return await self._protocol.status(_media_id(media_id))
+
+    async def set_alt_text(self, media_id: int | str, text: str) -> None:
+        """
+        Attach alt text (up to 1000 characters) to an uploaded image or GIF.
+        """
+        self._check_open()
+        checked = check_alt_text(text)
+        assert checked is not None  # noqa: S101 - a str stays a str
+        await self._protocol.set_alt_text(_media_id(media_id), checked)
+
+    # Batches
+
+    async def upload_many(
+        self, sources: Iterable[S], **options: Any
+    ) -> list[UploadResult | TwUploadError]:
+        """
+        Upload every source concurrently; one entry per source, in input order.
+
+        A failed upload is returned as its exception, and does not stop the
+        others. Cancelling the call cancels every upload in flight. Takes the
+        same keyword options as `upload`.
+        """
+        self._check_open()
+        items = list(sources)
+        results: list[UploadResult | TwUploadError | None] = [None] * len(items)
+
+        async def one(index: int, source: S) -> None:
+            try:
+                results[index] = await self.upload(source, **options)
+            except TwUploadError as exc:
+                results[index] = exc
+
+        async with anyio.create_task_group() as group:
+            for index, source in enumerate(items):
+                group.start_soon(one, index, source)
+        return [r for r in results if r is not None]
+
+    async def iter_upload(
+        self, sources: Iterable[S] | AsyncIterable[S], **options: Any
+    ) -> AsyncIterator[BatchItem[S]]:
+        """
+        Yield a `BatchItem` as each upload finishes, consuming *sources* lazily.
+
+        At most ``max_concurrency`` sources are open at once. Breaking out of
+        the loop (or closing the generator) cancels the uploads still in
+        flight. Needs the client to be entered with ``async with``.
+        """
+        self._check_open()
+        if self._task_group is None:
+            raise RuntimeError(
+                "iter_upload needs `async with AsyncMediaClient(...) as client:`."
+            )
+        send, receive = anyio.create_memory_object_stream[
+            "BatchItem[S] | BaseException"
+        ](self._max_concurrency)
+        scope = anyio.CancelScope()
+        self._task_group.start_soon(self._run_batch, sources, options, send, scope)
+        try:
+            async with receive:
+                async for item in receive:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+        finally:
+            scope.cancel()
+
+    async def _run_batch(
+        self,
+        sources: Iterable[S] | AsyncIterable[S],
+        options: dict[str, Any],
+        send: anyio.abc.ObjectSendStream[BatchItem[S] | BaseException],
+        scope: anyio.CancelScope,
+    ) -> None:
+        feeder = anyio.Semaphore(self._max_concurrency)
+
+        async def one(index: int, source: S) -> None:
+            try:
+                try:
+                    result = await self.upload(source, **options)
+                except TwUploadError as exc:
+                    item = BatchItem(index, source, None, exc)
+                else:
+                    item = BatchItem(index, source, result, None)
+                await send.send(item)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                scope.cancel()
+            finally:
+                feeder.release()
+
+        with scope:
+            async with send, anyio.create_task_group() as group:
+                try:
+                    index = 0
+                    async for source in _aiterate(sources):
+                        await feeder.acquire()
+                        group.start_soon(one, index, source)
+                        index += 1
+                except Exception as exc:  # noqa: BLE001 - handed to the consumer
+                    await send.send(exc)
+
+
+async def _aiterate(sources: Iterable[S] | AsyncIterable[S]) -> AsyncIterator[S]:
+    if isinstance(sources, AsyncIterable):
+        async for item in sources:
+            yield item
+    else:
+        for item in sources:
+            yield item
+
+
+def _progress(
+    callback: Callable[[int, int], object] | None, total: int
+) -> Callable[[int], None] | None:
+    if callback is None:
+        return None
+
+    def report(sent: int) -> None:
+        callback(sent, total)
+
+    return report
+
+
+def _media_id(value: int | str) -> int:
+    if isinstance(value, bool) or not (
+        isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+    ):
+        raise InvalidMediaError(f"media_id must be a numeric id, not {value!r}.")
+    return int(value)
+
+
+def _check_settings(
+    credentials: object,
+    *,
+    api: str,
+    base_url: str,
+    max_concurrency: int,
+    max_retries: int,
+    segment_bytes: int,
+) -> None:
+    if not isinstance(credentials, (OAuth1Credentials, BearerToken)):
+        raise ConfigurationError(
+            "credentials must be OAuth1Credentials or BearerToken "
+            f"(got {type(credentials).__name__})."
+        )
+    if api not in {"1.1", "2"}:
+        raise ConfigurationError(f'api must be "1.1" or "2", not {api!r}.')
+    if api == "2":
+        raise ConfigurationError(
+            'api="2" is not available yet in this version; use api="1.1".'
+        )
+    if isinstance(credentials, BearerToken):
+        raise ConfigurationError(
+            'A BearerToken works with api="2" only; v1.1 needs OAuth1Credentials.'
+        )
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"base_url must start with http:// or https://, not {base_url!r}."
+        )
+    if (
+        isinstance(max_concurrency, bool)
+        or not isinstance(max_concurrency, int)
+        or max_concurrency < 1
+    ):
+        raise ConfigurationError(
+            f"max_concurrency must be an int >= 1, not {max_concurrency!r}."
+        )
+    if (
+        isinstance(max_retries, bool)
+        or not isinstance(max_retries, int)
+        or max_retries < 0
+    ):
+        raise ConfigurationError(
+            f"max_retries must be an int >= 0, not {max_retries!r}."
+        )
+    if segment_bytes < 1:
+        raise ConfigurationError(
+            f"segment_bytes must be positive, not {segment_bytes!r}."
+        )

@@ -1,0 +1,129 @@
+"""
+multipart/form-data bodies streamed from a source, with an exact Content-Length.
+
+httpx's ``files=`` reads real files synchronously on the event loop and cannot
+stream async files, and an async ``content=`` without a length goes out
+chunked, which the upload service refuses. So the body is built here: text
+fields and part headers are rendered once into bytes, the media part is
+streamed, and the length is known before the first byte is sent.
+"""
+
+from __future__ import annotations
+
+import binascii
+import secrets
+
+from typing import TYPE_CHECKING
+
+from ._errors import InvalidMediaError
+
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Sequence
+
+
+def _quote(name: str) -> str:
+    return (
+        name.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\r", "")
+        .replace("\n", "")
+    )
+
+
+def base64_length(size: int) -> int:
+    """
+    Length of the standard base64 encoding of *size* bytes.
+    """
+    return 4 * -(-size // 3)
+
+
+class MultipartBody:
+    """
+    One request body: text fields, then a single media part streamed from chunks.
+
+    Args:
+        fields: ``(name, value)`` text fields sent before the media part.
+        media_field: ``"media"`` (raw bytes) or ``"media_data"`` (base64 text).
+        media_size: Raw bytes the chunks will add up to.
+        base64: Whether to base64-encode the media part on the fly.
+    """
+
+    def __init__(
+        self,
+        fields: Sequence[tuple[str, str]],
+        *,
+        media_field: str,
+        media_size: int,
+        base64: bool = False,
+    ) -> None:
+        self.boundary = secrets.token_hex(16)
+        self.media_size = media_size
+        self.base64 = base64
+        dash = f"--{self.boundary}\r\n"
+        parts = [
+            f'{dash}Content-Disposition: form-data; name="{_quote(name)}"\r\n\r\n{value}\r\n'
+            for name, value in fields
+        ]
+        media_headers = (
+            f'{dash}Content-Disposition: form-data; name="{_quote(media_field)}"\r\n\r\n'
+            if base64
+            else f'{dash}Content-Disposition: form-data; name="{_quote(media_field)}"; '
+            'filename="blob"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        )
+        self._preamble = ("".join(parts) + media_headers).encode()
+        self._trailer = f"\r\n--{self.boundary}--\r\n".encode()
+        encoded = base64_length(media_size) if base64 else media_size
+        self.content_length = len(self._preamble) + encoded + len(self._trailer)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """
+        The Content-Type (with boundary) and Content-Length to send.
+        """
+        return {
+            "Content-Type": f"multipart/form-data; boundary={self.boundary}",
+            "Content-Length": str(self.content_length),
+        }
+
+    async def stream(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """
+        Yield the whole body, encoding and counting the media chunks as they pass.
+
+        *on_progress* receives the number of raw media bytes sent so far.
+
+        Raises:
+            InvalidMediaError: The chunks did not add up to *media_size*; the
+                request is abandoned rather than sent with a wrong length.
+        """
+        yield self._preamble
+        sent = 0
+        carry = b""
+        async for chunk in chunks:
+            sent += len(chunk)
+            if sent > self.media_size:
+                break
+            if self.base64:
+                data = carry + chunk
+                cut = len(data) - len(data) % 3
+                carry = data[cut:]
+                if cut:
+                    yield binascii.b2a_base64(data[:cut], newline=False)
+            else:
+                yield chunk
+            if on_progress is not None:
+                on_progress(sent)
+        if sent != self.media_size:
+            raise InvalidMediaError(
+                f"The source produced {'more than ' if sent > self.media_size else ''}"
+                f"{sent} bytes but its size is {self.media_size}; check size= "
+                "and do not change a file while it uploads."
+            )
+        if carry:
+            yield binascii.b2a_base64(carry, newline=False)
+        yield self._trailer

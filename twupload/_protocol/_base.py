@@ -1,0 +1,125 @@
+"""
+The interface every API version implements, and helpers they share.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._errors import error_from_response
+from .._results import UploadResult
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import httpx
+
+    from .._media import UploadPlan
+    from .._source import Source
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """
+    One APPEND: which part of the source goes with which index.
+
+    Attributes:
+        index: ``segment_index`` (0-999).
+        start: Offset of its first byte in the source.
+        length: Its size in bytes.
+    """
+
+    index: int
+    start: int
+    length: int
+
+
+class MediaProtocol(Protocol):
+    """
+    The commands of one API version; the client and the chunked flow speak only this.
+
+    Attributes:
+        api: ``"1.1"`` or ``"2"``.
+        max_segment_bytes: The largest APPEND the service accepts.
+    """
+
+    api: str
+    max_segment_bytes: int
+
+    async def upload_simple(
+        self,
+        source: Source,
+        plan: UploadPlan,
+        *,
+        owners: Sequence[str],
+        base64: bool,
+        on_progress: Callable[[int], None] | None,
+    ) -> UploadResult:
+        """
+        Upload the whole source in one request.
+        """
+        ...
+
+    async def init(self, plan: UploadPlan, *, owners: Sequence[str]) -> UploadResult:
+        """
+        Start a chunked upload; the result carries the media id and its expiry.
+        """
+        ...
+
+    async def append(
+        self,
+        media_id: int,
+        segment: Segment,
+        source: Source,
+        *,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        """
+        Send one segment of the source.
+        """
+        ...
+
+    async def finalize(self, media_id: int) -> UploadResult:
+        """
+        Close a chunked upload; processing may follow.
+        """
+        ...
+
+    async def status(self, media_id: int) -> UploadResult:
+        """
+        Ask for the processing state of a media id.
+        """
+        ...
+
+    async def set_alt_text(self, media_id: int, text: str) -> None:
+        """
+        Attach alt text to an uploaded image or GIF.
+        """
+        ...
+
+
+def json_body(response: httpx.Response, *, operation: str) -> Any:
+    """
+    Decode a 2xx JSON body, or raise `APIError` when it is not JSON.
+    """
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise error_from_response(response, operation=operation) from None
+
+
+def to_result(data: Any, response: httpx.Response, *, operation: str) -> UploadResult:
+    """
+    Turn a decoded body into an `UploadResult`, or raise `APIError` if it has no media id.
+    """
+    try:
+        return UploadResult.from_payload(
+            data, received_at=dt.datetime.now(dt.timezone.utc)
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise error_from_response(response, operation=operation) from None

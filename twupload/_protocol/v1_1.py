@@ -1,0 +1,192 @@
+"""
+The v1.1 media upload protocol (``upload.twitter.com/1.1/media/upload.json``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import httpx
+
+from .._auth import FORM_URLENCODED
+from .._multipart import MultipartBody
+from ._base import json_body, to_result
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from .._media import UploadPlan
+    from .._results import UploadResult
+    from .._source import Source
+    from .._transport import Transport
+    from ._base import Segment
+
+
+_FORM_HEADERS = {"Content-Type": FORM_URLENCODED}
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class V1Protocol:
+    """
+    Simple upload, INIT/APPEND/FINALIZE/STATUS and metadata/create over v1.1.
+
+    Args:
+        transport: Sends, paces and retries the requests.
+        base_url: Scheme and host, such as ``https://upload.twitter.com``.
+    """
+
+    api = "1.1"
+    max_segment_bytes = 5 * 1024 * 1024
+
+    def __init__(self, transport: Transport, *, base_url: str) -> None:
+        self._transport = transport
+        root = base_url.rstrip("/")
+        self._upload_url = httpx.URL(f"{root}/1.1/media/upload.json")
+        self._metadata_url = httpx.URL(f"{root}/1.1/media/metadata/create.json")
+
+    def _form(self, fields: list[tuple[str, str]]) -> Callable[[], httpx.Request]:
+        content = urlencode(fields).encode("ascii")
+        return lambda: httpx.Request(
+            "POST", self._upload_url, headers=_FORM_HEADERS, content=content
+        )
+
+    def _multipart(
+        self,
+        fields: list[tuple[str, str]],
+        source: Source,
+        *,
+        start: int,
+        length: int,
+        base64: bool,
+        on_progress: Callable[[int], None] | None,
+    ) -> Callable[[], httpx.Request]:
+        def build() -> httpx.Request:
+            body = MultipartBody(
+                fields,
+                media_field="media_data" if base64 else "media",
+                media_size=length,
+                base64=base64,
+            )
+            return httpx.Request(
+                "POST",
+                self._upload_url,
+                headers=body.headers,
+                content=body.stream(
+                    source.iter_range(start, length), on_progress=on_progress
+                ),
+            )
+
+        return build
+
+    async def upload_simple(
+        self,
+        source: Source,
+        plan: UploadPlan,
+        *,
+        owners: Sequence[str],
+        base64: bool,
+        on_progress: Callable[[int], None] | None,
+    ) -> UploadResult:
+        fields = _common_fields(plan, owners)
+        build = self._multipart(
+            fields,
+            source,
+            start=0,
+            length=source.size,
+            base64=base64,
+            on_progress=on_progress,
+        )
+        response = await self._transport.send(
+            "upload", build, operation="upload", replayable=source.replayable
+        )
+        return to_result(
+            json_body(response, operation="upload"), response, operation="upload"
+        )
+
+    async def init(self, plan: UploadPlan, *, owners: Sequence[str]) -> UploadResult:
+        fields = [
+            ("command", "INIT"),
+            ("total_bytes", str(plan.total_bytes)),
+            ("media_type", plan.media_type),
+            *_common_fields(plan, owners),
+        ]
+        response = await self._transport.send(
+            "INIT", self._form(fields), operation="INIT"
+        )
+        return to_result(
+            json_body(response, operation="INIT"), response, operation="INIT"
+        )
+
+    async def append(
+        self,
+        media_id: int,
+        segment: Segment,
+        source: Source,
+        *,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        fields = [
+            ("command", "APPEND"),
+            ("media_id", str(media_id)),
+            ("segment_index", str(segment.index)),
+        ]
+        build = self._multipart(
+            fields,
+            source,
+            start=segment.start,
+            length=segment.length,
+            base64=False,
+            on_progress=on_progress,
+        )
+        # A 2xx APPEND has an empty body (204): it is never parsed.
+        await self._transport.send(
+            "APPEND",
+            build,
+            operation=f"APPEND segment {segment.index}",
+            replayable=source.replayable,
+        )
+
+    async def finalize(self, media_id: int) -> UploadResult:
+        fields = [("command", "FINALIZE"), ("media_id", str(media_id))]
+        response = await self._transport.send(
+            "FINALIZE", self._form(fields), operation="FINALIZE"
+        )
+        return to_result(
+            json_body(response, operation="FINALIZE"), response, operation="FINALIZE"
+        )
+
+    async def status(self, media_id: int) -> UploadResult:
+        params = {"command": "STATUS", "media_id": str(media_id)}
+        response = await self._transport.send(
+            "STATUS",
+            lambda: httpx.Request("GET", self._upload_url, params=params),
+            operation="STATUS",
+        )
+        return to_result(
+            json_body(response, operation="STATUS"), response, operation="STATUS"
+        )
+
+    async def set_alt_text(self, media_id: int, text: str) -> None:
+        content = json.dumps(
+            {"media_id": str(media_id), "alt_text": {"text": text}}
+        ).encode()
+        await self._transport.send(
+            "metadata",
+            lambda: httpx.Request(
+                "POST", self._metadata_url, headers=_JSON_HEADERS, content=content
+            ),
+            operation="metadata/create",
+        )
+
+
+def _common_fields(plan: UploadPlan, owners: Sequence[str]) -> list[tuple[str, str]]:
+    fields = []
+    if plan.media_category:
+        fields.append(("media_category", plan.media_category))
+    if owners:
+        fields.append(("additional_owners", ",".join(owners)))
+    return fields

@@ -104,20 +104,27 @@ class MultipartBody:
         yield self._preamble
         sent = 0
         carry = b""
-        async for chunk in chunks:
-            sent += len(chunk)
-            if sent > self.media_size:
-                break
-            if self.base64:
-                data = carry + chunk
-                cut = len(data) - len(data) % 3
-                carry = data[cut:]
-                if cut:
-                    yield binascii.b2a_base64(data[:cut], newline=False)
-            else:
-                yield chunk
-            if on_progress is not None:
-                on_progress(sent)
+        try:
+            async for chunk in chunks:
+                sent += len(chunk)
+                if sent > self.media_size:
+                    break
+                if self.base64:
+                    data = carry + chunk
+                    cut = len(data) - len(data) % 3
+                    carry = data[cut:]
+                    if cut:
+                        yield binascii.b2a_base64(data[:cut], newline=False)
+                else:
+                    yield chunk
+                if on_progress is not None:
+                    on_progress(sent)
+        finally:
+            # Close the source's iterator now, not at garbage collection
+            # (trio warns about async generators finalized that way).
+            closer = getattr(chunks, "aclose", None)
+            if closer is not None:
+                await closer()
         if sent != self.media_size:
             raise InvalidMediaError(
                 f"The source produced {'more than ' if sent > self.media_size else ''}"

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 # Large reads keep the number of thread hops per file small; two of them in
 # flight per upload still keep memory at a few MB.
 READ_SIZE = 1024 * 1024
+_ONE_SHOT = (
+    "This source can be read only once, in order; pass a path, bytes or a "
+    "seekable file to allow retries and resuming."
+)
 
 
 @runtime_checkable
@@ -206,6 +210,8 @@ class FileObjectSource(Source):
 
     async def _read_at(self, offset: int, size: int) -> bytes:
         if offset != self._position:
+            if not self.replayable:
+                raise InvalidMediaError(_ONE_SHOT)
             self._file.seek(self._start + offset)
         data = await anyio.to_thread.run_sync(
             self._file.read, size, limiter=self._limiter
@@ -238,14 +244,15 @@ class AsyncIterableSource(Source):
         self._position = 0
 
     async def open(self) -> None:
-        head = bytearray()
-        while len(head) < min(self.size, SNIFF_BYTES):
+        wanted = min(self.size, SNIFF_BYTES)
+        while len(self._buffer) < wanted:
             chunk = await self._next()
             if not chunk:
                 break
-            head += chunk
-        self.head = bytes(head)
-        self._position = len(head)
+            self._buffer += chunk
+        self.head = bytes(self._buffer[:wanted])
+        del self._buffer[:wanted]
+        self._position = len(self.head)
 
     async def _next(self) -> bytes:
         try:
@@ -260,10 +267,7 @@ class AsyncIterableSource(Source):
 
     async def _read_at(self, offset: int, size: int) -> bytes:
         if offset != self._position:
-            raise InvalidMediaError(
-                "An async iterable can be read only once, in order; pass a path, "
-                "bytes or a seekable file to allow retries and resuming."
-            )
+            raise InvalidMediaError(_ONE_SHOT)
         chunk = bytes(self._buffer) or await self._next()
         self._buffer.clear()
         if len(chunk) > size:

@@ -1,0 +1,30 @@
+"""
+Shared fixtures: backends, credentials, and small valid media files built in memory.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from twupload import OAuth1Credentials
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """
+    Run every anyio test on both backends.
+    """
+    return str(request.param)
+
+
+@pytest.fixture
+def creds() -> OAuth1Credentials:
+    """
+    Throwaway OAuth 1.0a credentials.
+    """
+    return OAuth1Credentials(
+        consumer_key="ck-test",
+        consumer_secret="cs-SECRET-1",
+        access_token="1234-at-SECRET-2",
+        access_token_secret="ats-SECRET-3",
+    )

@@ -1,0 +1,110 @@
+"""
+The streamed multipart body: exact length, correct encoding, progress, mismatches.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from checks import multipart_fields
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from twupload import InvalidMediaError
+from twupload._multipart import MultipartBody, base64_length
+
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+pytestmark = pytest.mark.anyio
+
+
+async def _chunks(data: bytes, cuts: list[int]) -> AsyncIterator[bytes]:
+    start = 0
+    for cut in [*sorted(set(cuts)), len(data)]:
+        if start < cut <= len(data):
+            yield data[start:cut]
+            start = cut
+
+
+async def _render(
+    body: MultipartBody, data: bytes, cuts: list[int], progress: list[int]
+) -> bytes:
+    out = bytearray()
+    async for piece in body.stream(_chunks(data, cuts), on_progress=progress.append):
+        out += piece
+    return bytes(out)
+
+
+@pytest.mark.parametrize("encode", [False, True])
+async def test_fields_media_and_exact_length(encode: bool) -> None:
+    """
+    Text fields and the media part parse back exactly; Content-Length is the real length.
+    """
+    data = bytes(range(256)) * 41 + b"\r\n--tail"
+    body = MultipartBody(
+        [("command", "APPEND"), ("media_id", "123"), ('we"ird\n', "v")],
+        media_field="media_data" if encode else "media",
+        media_size=len(data),
+        base64=encode,
+    )
+    progress: list[int] = []
+    rendered = await _render(body, data, [1, 2, 1000, 5000], progress)
+
+    assert int(body.headers["Content-Length"]) == len(rendered) == body.content_length
+    fields = multipart_fields(body.headers["Content-Type"], rendered)
+    assert fields["command"] == b"APPEND"
+    assert fields["media_id"] == b"123"
+    if encode:
+        assert base64.b64decode(fields["media_data"]) == data
+    else:
+        assert fields["media"] == data
+    assert progress[-1] == len(data)
+    assert progress == sorted(progress)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.binary(min_size=1, max_size=300),
+    cuts=st.lists(st.integers(0, 300), max_size=8),
+)
+async def test_base64_streaming_matches_one_shot_encoding(
+    data: bytes, cuts: list[int]
+) -> None:
+    """
+    However the source is chunked, the streamed base64 equals the one-shot encoding.
+    """
+    body = MultipartBody(
+        [], media_field="media_data", media_size=len(data), base64=True
+    )
+    rendered = await _render(body, data, cuts, [])
+    assert len(rendered) == body.content_length
+    assert base64.b64encode(data) in rendered
+    assert base64_length(len(data)) == len(base64.b64encode(data))
+
+
+@pytest.mark.parametrize(("declared", "actual"), [(10, 9), (10, 11)])
+async def test_length_mismatch_raises_before_a_wrong_body_is_sent(
+    declared: int, actual: int
+) -> None:
+    """
+    A source shorter or longer than declared raises instead of finishing the body.
+    """
+    body = MultipartBody([], media_field="media", media_size=declared)
+    with pytest.raises(InvalidMediaError, match="size is 10"):
+        await _render(body, b"x" * actual, [5], [])
+
+
+async def test_boundaries_differ_per_body() -> None:
+    """
+    Each body gets a fresh random boundary.
+    """
+    first = MultipartBody([], media_field="media", media_size=1)
+    second = MultipartBody([], media_field="media", media_size=1)
+    assert first.boundary != second.boundary

@@ -233,11 +233,13 @@ async def test_async_iterable_errors() -> None:
     short = await _opened(_agen(b"abc", 1), size=10)
     with pytest.raises(InvalidMediaError, match="ended after 3"):
         await _read(short)
+    await short.aclose()
 
     once = await _opened(_agen(DATA, 70_000), size=len(DATA))
     await _read(once, 0, SNIFF_BYTES + 10)
     with pytest.raises(InvalidMediaError, match="only once"):
         await _read(once, SNIFF_BYTES + 100, 10)
+    await once.aclose()
 
 
 async def test_async_iterable_without_aclose() -> None:

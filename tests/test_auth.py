@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import httpx
 
-from checks import oauthlib_verifies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twupload import BearerToken, OAuth1Credentials
 from twupload._auth import BearerAuth, OAuth1Auth, OAuth1Signer
 from twupload._multipart import MultipartBody
+
+from checks import oauthlib_verifies
 
 
 X_DOCS = OAuth1Credentials(

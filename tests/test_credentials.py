@@ -9,9 +9,9 @@ import pickle
 
 import pytest
 
-from samples import SECRETS
-
 from twupload import BearerToken, ConfigurationError, OAuth1Credentials
+
+from samples import SECRETS
 
 
 def test_repr_and_str_show_only_the_consumer_key(creds: OAuth1Credentials) -> None:

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from samples import gif, jpeg, mp4, png, webp
-
 from twupload import InvalidMediaError, MediaCategory
 from twupload._media import (
     LIMITS,
@@ -21,6 +19,8 @@ from twupload._media import (
     plan_upload,
     sniff,
 )
+
+from samples import gif, jpeg, mp4, png, webp
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from checks import multipart_fields
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twupload import InvalidMediaError
 from twupload._multipart import MultipartBody, base64_length
+
+from checks import multipart_fields
 
 
 if TYPE_CHECKING:

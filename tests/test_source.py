@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from samples import png
-
 from twupload import InvalidMediaError
 from twupload._media import SNIFF_BYTES
 from twupload._source import READ_SIZE, Source, make_source
+
+from samples import png
 
 
 if TYPE_CHECKING:

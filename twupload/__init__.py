@@ -2,10 +2,6 @@
 twupload: fast, streamed, rate-limit-aware async uploads to the X media API.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
 from ._client import AsyncMediaClient
 from ._credentials import BearerToken, OAuth1Credentials
 from ._errors import (
@@ -64,7 +60,7 @@ for _name in __all__:
 del _name
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> str:
     if name == "__version__":
         from importlib.metadata import version  # noqa: PLC0415
 

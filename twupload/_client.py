@@ -4,7 +4,9 @@ AsyncMediaClient: the lifecycle, the options, and the one-upload and batch entry
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import itertools
 import logging
 import time
 
@@ -386,17 +388,18 @@ class AsyncMediaClient:
             )
         send, receive = anyio.create_memory_object_stream[
             "BatchItem[S] | BaseException"
-        ](self._max_concurrency)
+        ]()
         scope = anyio.CancelScope()
         self._task_group.start_soon(self._run_batch, sources, options, send, scope)
         try:
-            async with receive:
-                async for item in receive:
-                    if isinstance(item, BaseException):
-                        raise item
-                    yield item
+            async for item in receive:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
         finally:
+            # Cancel first, so no upload finishing now starts another source.
             scope.cancel()
+            receive.close()
 
     async def _run_batch(
         self,
@@ -424,11 +427,20 @@ class AsyncMediaClient:
         with scope:
             async with send, anyio.create_task_group() as group:
                 try:
-                    index = 0
-                    async for source in _aiterate(sources):
-                        await feeder.acquire()
-                        group.start_soon(one, index, source)
-                        index += 1
+                    async with contextlib.aclosing(_aiterate(sources)) as each:
+                        for index in itertools.count():
+                            # Take a slot before pulling the next source, so at most
+                            # max_concurrency sources are pulled but not yet yielded.
+                            await feeder.acquire()
+                            # anyio may grant the slot as cancellation arrives; do
+                            # not pull another source for a batch being torn down.
+                            if scope.cancel_called:
+                                break
+                            try:
+                                source = await anext(each)
+                            except StopAsyncIteration:
+                                break
+                            group.start_soon(one, index, source)
                 except Exception as exc:  # noqa: BLE001 - handed to the consumer
                     await send.send(exc)
 

@@ -1,0 +1,284 @@
+"""
+Batches: order, isolation of failures, lazy consumption, bounded concurrency, cancellation.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+import pytest
+import respx
+
+from samples import png
+
+import twupload._source
+
+from twupload import APIError, AsyncMediaClient, BatchItem, InvalidMediaError
+
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+    from twupload import OAuth1Credentials
+
+
+pytestmark = pytest.mark.anyio
+
+UPLOAD = "https://upload.twitter.com/1.1/media/upload.json"
+
+
+class Server:
+    """
+    A respx handler that numbers uploads by the PNG width, fails on request, or blocks.
+    """
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.calls = 0
+        self.release = anyio.Event()
+        self.block = False
+        self.finished = 0
+        self.arrived = anyio.Event()
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.arrived.set()
+        try:
+            if self.block:
+                await self.release.wait()
+            for _ in range(2):
+                await anyio.lowlevel.checkpoint()
+            body = request.content
+            width = int.from_bytes(body[body.index(b"IHDR") + 4 :][:4], "big")
+            if width == 999:
+                return httpx.Response(
+                    400, json={"errors": [{"code": 324, "message": "bad"}]}
+                )
+            return httpx.Response(
+                200, json={"media_id": width, "media_id_string": str(width)}
+            )
+        finally:
+            self.in_flight -= 1
+            self.finished += 1
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    handler = Server()
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(UPLOAD).mock(side_effect=handler)
+        yield handler
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """
+    Every file twupload opens, to check they are all closed.
+    """
+    files: list[Any] = []
+    original = twupload._source._open_and_stat
+
+    def spy(path: str) -> Any:
+        file, size = original(path)
+        files.append(file)
+        return file, size
+
+    monkeypatch.setattr(twupload._source, "_open_and_stat", spy)
+    return files
+
+
+async def test_upload_many_keeps_order_and_isolates_failures(
+    server: Server, creds: OAuth1Credentials
+) -> None:
+    """
+    Results come back in input order; a 400 and an invalid file sit in their slots.
+    """
+    sources = [png(width) for width in (1, 2, 999, 4)] + [b"not media", png(6)]
+    async with AsyncMediaClient(creds, max_concurrency=3) as client:
+        results = await client.upload_many(sources)
+    assert [getattr(r, "media_id", None) for r in results] == [1, 2, None, 4, None, 6]
+    assert isinstance(results[2], APIError)
+    assert results[2].errors == ((324, "bad"),)
+    assert isinstance(results[4], InvalidMediaError)
+    assert server.max_in_flight <= 3
+
+
+async def test_concurrency_is_bounded(server: Server, creds: OAuth1Credentials) -> None:
+    """
+    With max_concurrency=4 the server never sees more than 4 requests at once.
+    """
+    async with AsyncMediaClient(creds, max_concurrency=4) as client:
+        results = await client.upload_many([png(i) for i in range(1, 21)])
+    assert [r.media_id for r in results] == list(range(1, 21))  # type: ignore[union-attr]
+    assert server.max_in_flight == 4
+
+
+async def test_iter_upload_yields_items_as_they_finish(
+    server: Server, creds: OAuth1Credentials, tmp_path: Path, opened: list[Any]
+) -> None:
+    """
+    iter_upload yields one BatchItem per source with index and source, and closes every file.
+    """
+    paths = []
+    for width in (1, 2, 999, 4):
+        path = tmp_path / f"{width}.png"
+        path.write_bytes(png(width))
+        paths.append(path)
+    async with AsyncMediaClient(creds, max_concurrency=2) as client:
+        items = [item async for item in client.iter_upload(paths)]
+    by_index = sorted(items, key=lambda item: item.index)
+    assert [item.source for item in by_index] == paths
+    assert [item.result.media_id if item.result else None for item in by_index] == [
+        1,
+        2,
+        None,
+        4,
+    ]
+    assert isinstance(by_index[2].error, APIError)
+    assert not by_index[2].ok
+    assert len(opened) == 4
+    assert all(file.closed for file in opened)
+
+
+async def test_iter_upload_is_lazy(server: Server, creds: OAuth1Credentials) -> None:
+    """
+    An endless generator of sources is consumed only as far as needed.
+    """
+    pulled = 0
+
+    def endless() -> Iterator[bytes]:
+        nonlocal pulled
+        for width in itertools.count(1):
+            pulled += 1
+            yield png(width)
+
+    async with AsyncMediaClient(creds, max_concurrency=3) as client:
+        batch = client.iter_upload(endless())
+        seen = []
+        async for item in batch:
+            seen.append(item)
+            if len(seen) == 5:
+                break
+        await batch.aclose()  # type: ignore[attr-defined]
+    assert pulled <= 5 + 3
+    assert all(isinstance(item, BatchItem) for item in seen)
+
+
+async def test_iter_upload_accepts_async_sources(
+    server: Server, creds: OAuth1Credentials
+) -> None:
+    """
+    Sources may come from an async iterable.
+    """
+
+    async def sources() -> AsyncIterator[bytes]:
+        for width in (7, 8):
+            yield png(width)
+
+    async with AsyncMediaClient(creds) as client:
+        ids = sorted(
+            [
+                item.result.media_id
+                async for item in client.iter_upload(sources())
+                if item.result
+            ]
+        )
+    assert ids == [7, 8]
+
+
+async def test_iter_upload_reraises_a_failing_source_iterator(
+    server: Server, creds: OAuth1Credentials
+) -> None:
+    """
+    An exception from the caller's iterable reaches the consumer.
+    """
+
+    def broken() -> Iterator[bytes]:
+        yield png(1)
+        raise OSError("listing failed")
+
+    async with AsyncMediaClient(creds) as client:
+        with pytest.raises(OSError, match="listing failed"):
+            async for _ in client.iter_upload(broken()):
+                pass
+
+
+async def test_iter_upload_needs_async_with(creds: OAuth1Credentials) -> None:
+    """
+    iter_upload refuses to run on a client that was not entered.
+    """
+    client = AsyncMediaClient(creds)
+    with pytest.raises(RuntimeError, match="async with"):
+        async for _ in client.iter_upload([png()]):
+            pass
+    await client.aclose()
+
+
+async def test_cancelling_upload_many_cancels_everything(
+    server: Server, creds: OAuth1Credentials, tmp_path: Path, opened: list[Any]
+) -> None:
+    """
+    Cancelling upload_many stops every request in flight and closes every file.
+    """
+    paths = []
+    for width in range(1, 7):
+        path = tmp_path / f"{width}.png"
+        path.write_bytes(png(width))
+        paths.append(path)
+    server.block = True
+    async with AsyncMediaClient(creds, max_concurrency=3) as client:
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as group:
+                group.start_soon(client.upload_many, paths)
+                await server.arrived.wait()
+                # Up to three uploads hold a slot and an open file; the first is
+                # the rate-limit probe on the wire, the others wait for its answer.
+                assert server.in_flight == 1
+                scope.cancel()
+    assert server.in_flight == 0
+    assert server.finished == server.calls < 6
+    assert 1 <= len(opened) <= 3
+    assert all(file.closed for file in opened)
+
+
+async def test_closing_iter_upload_cancels_uploads_in_flight(
+    server: Server, creds: OAuth1Credentials
+) -> None:
+    """
+    Closing the generator early cancels what is still uploading, leaving nothing behind.
+    """
+    async with AsyncMediaClient(creds, max_concurrency=3) as client:
+        batch = client.iter_upload([png(1), png(2), png(3), png(4)])
+        first = await batch.__anext__()
+        server.block = True
+        await batch.aclose()  # type: ignore[attr-defined]
+        for _ in range(10):
+            await anyio.lowlevel.checkpoint()
+        assert server.in_flight == 0
+    assert first.ok
+
+
+async def test_leaving_the_client_cancels_a_forgotten_batch(
+    server: Server, creds: OAuth1Credentials
+) -> None:
+    """
+    A batch generator abandoned mid-way is cancelled when the client closes.
+    """
+    async with AsyncMediaClient(creds, max_concurrency=2) as client:
+        batch = client.iter_upload([png(1), png(2), png(3), png(4)])
+        first = await batch.__anext__()
+        server.block = True
+        server.arrived = anyio.Event()
+        await server.arrived.wait()
+        assert server.in_flight >= 1
+    assert server.in_flight == 0
+    assert first.ok
+    await batch.aclose()  # type: ignore[attr-defined]

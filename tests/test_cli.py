@@ -1,0 +1,858 @@
+"""
+The ``twupload`` command line, run in-process through ``main(argv)`` (and once as a process).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import io
+import itertools
+import json
+import re
+import runpy
+import shlex
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import types
+import zlib
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from rich.console import Console
+
+from twupload import InvalidMediaError, OAuth1Credentials, ProcessingInfo, UploadResult
+from twupload import _cli as cli
+from twupload._cli import _batch, _report, _rich, _samples, main
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import respx
+
+
+UPLOAD_URL = "https://upload.twitter.com/1.1/media/upload.json"
+METADATA_URL = "https://upload.twitter.com/1.1/media/metadata/create.json"
+SECRETS = ("ck-public", "cs-SECRET-1", "at-SECRET-2", "ats-SECRET-3")
+FIRST_ID = 1_900_000_000_000_000_001  # above 2**53: exact only as a string
+ANSI = re.compile(r"\x1b\[")
+
+
+def tiny_png(width: int = 2, height: int = 2) -> bytes:
+    """
+    A valid PNG of *width* x *height* black pixels.
+    """
+    return _samples.png(width, height, [bytes(3 * width)] * height)
+
+
+@pytest.fixture
+def credentials_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    Put four fake credentials into the environment.
+    """
+    for name, value in zip(OAuth1Credentials.ENV_VARS, SECRETS, strict=True):
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def service(respx_mock: respx.MockRouter, credentials_env: None) -> respx.MockRouter:
+    """
+    A mocked v1.1 upload service that numbers media from `FIRST_ID`.
+    """
+    ids = itertools.count(FIRST_ID)
+
+    def upload(request: httpx.Request) -> httpx.Response:
+        media_id = next(ids)
+        return httpx.Response(
+            200,
+            json={
+                "media_id": media_id,
+                "media_id_string": str(media_id),
+                "media_key": f"3_{media_id}",
+                "size": 1234,
+                "expires_after_secs": 86400,
+                "image": {"image_type": "image/png", "w": 2, "h": 2},
+            },
+        )
+
+    respx_mock.post(UPLOAD_URL, name="upload").mock(side_effect=upload)
+    respx_mock.post(METADATA_URL, name="metadata").respond(200)
+    return respx_mock
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[Path]:
+    """
+    Three small PNGs and nothing else.
+    """
+    paths = [tmp_path / f"{name}.png" for name in ("a", "b", "c")]
+    for size, path in enumerate(paths, start=2):
+        path.write_bytes(tiny_png(size, size))
+    return paths
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    Make the command line believe stdout is a terminal.
+    """
+    monkeypatch.setattr(cli, "_is_terminal", lambda: True)
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    """
+    Parse one JSON object per line.
+    """
+    return [json.loads(line) for line in text.splitlines()]
+
+
+# Usage errors and configuration
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """
+    --version prints the installed version and exits 0.
+    """
+    assert main(["--version"]) == 0
+    assert (
+        capsys.readouterr().out
+        == f"twupload {importlib.metadata.version('twupload')}\n"
+    )
+
+
+def test_version_of_an_uninstalled_checkout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    Without package metadata, --version says so instead of crashing.
+    """
+
+    def missing(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert main(["--version"]) == 0
+    assert "version unknown" in capsys.readouterr().out
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    """
+    --help exits 0 and names every command.
+    """
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("upload", "emulator", "demo"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        ([], "required: COMMAND"),
+        (["upload"], "required: PATH"),
+        (["upload", "--concurrency", "0", "a.png"], "must be a whole number >= 1"),
+        (["upload", "--concurrency", "many", "a.png"], "must be a whole number >= 1"),
+        (["upload", "--category", "tweet_audio", "a.png"], "invalid choice"),
+        (["upload", "--alt-text", "x" * 1001, "a.png"], "at most 1000"),
+        (["emulator", "--port", "65536"], "port number from 0"),
+        (["emulator", "--port", "http"], "port number from 0"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2(
+    argv: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    Bad arguments exit 2 with argparse's usage message naming the problem.
+    """
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "usage: twupload" in err
+    assert complaint in err
+
+
+def test_missing_credentials_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    images: list[Path],
+) -> None:
+    """
+    Missing credentials exit 2 naming every missing variable and no value that is set.
+    """
+    monkeypatch.setenv("TWUPLOAD_CONSUMER_KEY", SECRETS[0])
+    monkeypatch.setenv("TWUPLOAD_CONSUMER_SECRET", SECRETS[1])
+    monkeypatch.delenv("TWUPLOAD_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("TWUPLOAD_ACCESS_TOKEN_SECRET", raising=False)
+
+    assert main(["upload", str(images[0])]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "TWUPLOAD_ACCESS_TOKEN, TWUPLOAD_ACCESS_TOKEN_SECRET" in captured.err
+    assert "twupload demo" in captured.err
+    assert not any(secret in captured.err for secret in SECRETS)
+
+
+def test_bad_base_url_exit_2(
+    credentials_env: None, images: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    A --base-url that is not http(s) is a configuration error, exit 2.
+    """
+    assert main(["upload", "--base-url", "ftp://example.com", str(images[0])]) == 2
+    assert "base_url must start with http" in capsys.readouterr().err
+
+
+def test_missing_path_exit_2(
+    credentials_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    A PATH that does not exist stops the run before any upload, exit 2.
+    """
+    assert main(["upload", str(tmp_path / "nope.png")]) == 2
+    assert "nope.png" in capsys.readouterr().err
+
+
+def test_directory_without_media_exit_2(
+    credentials_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    A directory with no media files is a usage error that lists what was looked for.
+    """
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / ".hidden.png").write_bytes(tiny_png())
+    assert main(["upload", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "No media files in directory" in err
+    assert ".png" in err
+
+
+def test_collect_jobs_reads_directories(tmp_path: Path) -> None:
+    """
+    Directories expand to their visible media files, sorted and not recursively.
+    """
+    (tmp_path / "b.png").write_bytes(tiny_png())
+    (tmp_path / "A.JPG").write_bytes(b"\xff\xd8\xff" + bytes(10))
+    (tmp_path / ".hidden.png").write_bytes(tiny_png())
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.png").write_bytes(tiny_png())
+    (tmp_path / "dir.png").mkdir()
+    single = tmp_path / "sub" / "c.png"
+
+    jobs = _batch.collect_jobs([str(tmp_path), str(single)])
+
+    assert [job.path.name for job in jobs] == ["A.JPG", "b.png", "c.png"]
+    assert [job.index for job in jobs] == [0, 1, 2]
+    assert jobs[0].size == 13
+    assert jobs[2].label == str(single)
+
+
+def test_collect_jobs_for_subtitles(tmp_path: Path) -> None:
+    """
+    With the subtitles category, a directory contributes its .srt files instead.
+    """
+    (tmp_path / "en.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nHi\n")
+    (tmp_path / "a.png").write_bytes(tiny_png())
+    jobs = _batch.collect_jobs([str(tmp_path)], subtitles=True)
+    assert [job.path.name for job in jobs] == ["en.srt"]
+
+
+# Uploads
+
+
+def test_json_output(
+    service: respx.MockRouter, images: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    --json prints one object per file with string media ids and ISO expiry, exit 0.
+    """
+    assert main(["upload", "--json", *map(str, images)]) == 0
+
+    captured = capsys.readouterr()
+    records = sorted(json_lines(captured.out), key=lambda record: str(record["path"]))
+    assert [record["path"] for record in records] == list(map(str, images))
+    assert sorted(record["media_id"] for record in records) == [
+        str(FIRST_ID + n) for n in range(3)
+    ]
+    for record in records:
+        assert set(record) == {
+            "path",
+            "ok",
+            "media_id",
+            "media_key",
+            "size",
+            "expires_at",
+        }
+        assert record["ok"] is True
+        assert record["media_key"] == f"3_{record['media_id']}"
+        assert record["size"] == 1234
+        expires_at = dt.datetime.fromisoformat(str(record["expires_at"]))
+        assert expires_at.utcoffset() == dt.timedelta(0)
+    assert captured.err == ""
+    assert service.routes["upload"].call_count == 3
+
+
+def test_json_reports_the_failed_file(
+    service: respx.MockRouter, images: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    An invalid file fails alone: exit 1, its record says why, the others uploaded.
+    """
+    notes = images[0].with_name("notes.txt")
+    notes.write_text("not an image")
+
+    assert main(["upload", "--json", str(images[0]), str(notes), str(images[1])]) == 1
+
+    captured = capsys.readouterr()
+    records = {record["path"]: record for record in json_lines(captured.out)}
+    failed = records[str(notes)]
+    assert failed["ok"] is False
+    assert failed["error_type"] == "InvalidMediaError"
+    assert "Convert the file to one of those formats" in str(failed["error"])
+    assert records[str(images[0])]["ok"] is True
+    assert records[str(images[1])]["ok"] is True
+    assert "1 of 3 files failed" in captured.err
+    assert service.routes["upload"].call_count == 2
+
+
+def test_plain_lines_when_not_a_terminal(
+    service: respx.MockRouter, images: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    Off a terminal, every event is one plain line, and a summary closes the run.
+    """
+    assert main(["upload", "--concurrency", "1", *map(str, images)]) == 0
+
+    out = capsys.readouterr().out
+    assert not ANSI.search(out)
+    lines = out.splitlines()
+    assert lines[0] == f"uploading {images[0]} ({images[0].stat().st_size} B)"
+    assert lines[1] == (
+        f"uploaded {images[0]}: media_id {FIRST_ID}, media_key 3_{FIRST_ID}, expires "
+        + lines[1].split("expires ")[1]
+    )
+    assert lines[1].endswith(" UTC")
+    assert len(lines) == 7
+    assert lines[-1].startswith("3 uploaded (")
+
+
+def test_plain_failure_says_what_to_do(
+    service: respx.MockRouter, images: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    A failed file gets a FAILED line with the library's advice, and the exit status is 1.
+    """
+    notes = images[0].with_name("notes.txt")
+    notes.write_text("not an image")
+
+    assert main(["upload", str(images[0]), str(notes)]) == 1
+
+    out = capsys.readouterr().out
+    assert (
+        f"FAILED {notes}: Unsupported media: the bytes are not JPEG, PNG, GIF, WEBP, "
+        "MP4 or MOV. Convert the file to one of those formats."
+    ) in out.splitlines()
+    assert "1 uploaded, 1 failed" in out
+
+
+def test_service_errors_are_per_file(
+    respx_mock: respx.MockRouter,
+    credentials_env: None,
+    images: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    A refused upload reports the service's reason and advice, exit 1, and no secret.
+    """
+    respx_mock.post(UPLOAD_URL).respond(
+        401, json={"errors": [{"code": 32, "message": "Could not authenticate you."}]}
+    )
+
+    assert main(["upload", str(images[0])]) == 1
+
+    out = capsys.readouterr().out
+    assert "[32] Could not authenticate you." in out
+    assert "Check the four OAuth credentials" in out
+    assert not any(secret in out for secret in SECRETS[1:])
+
+
+def test_options_reach_the_service(
+    service: respx.MockRouter, images: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    --category goes into every upload, and --alt-text into a metadata call per media.
+    """
+    argv = ["upload", "--category", "dm_image", "--alt-text", "A black square"]
+    assert main([*argv, str(images[0])]) == 0
+
+    upload = service.routes["upload"].calls.last.request
+    assert b'name="media_category"\r\n\r\ndm_image\r\n' in upload.content
+    assert upload.headers["authorization"].startswith("OAuth ")
+    metadata = json.loads(service.routes["metadata"].calls.last.request.content)
+    assert metadata == {
+        "media_id": str(FIRST_ID),
+        "alt_text": {"text": "A black square"},
+    }
+
+
+def test_concurrency_bounds_uploads_in_flight(
+    service: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    --concurrency N never lets more than N uploads start before one finishes.
+    """
+    for n in range(7):
+        (tmp_path / f"{n}.png").write_bytes(tiny_png())
+    in_flight: set[int] = set()
+    peak = 0
+
+    class Watcher(_report.Reporter):
+        def started(self, job: _batch.Job) -> None:
+            nonlocal peak
+            in_flight.add(job.index)
+            peak = max(peak, len(in_flight))
+
+        def finished(self, outcome: _batch.Outcome, tally: _batch.Tally) -> None:
+            in_flight.discard(outcome.job.index)
+
+    monkeypatch.setattr(cli, "_reporter", lambda **_: Watcher())
+    assert main(["upload", "--concurrency", "2", str(tmp_path)]) == 0
+    assert peak == 2
+    assert service.routes["upload"].call_count == 7
+
+
+def test_terminal_gets_the_live_display(
+    service: respx.MockRouter,
+    images: list[Path],
+    terminal: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    On a terminal, rich draws the progress and a tick or cross line per file.
+    """
+    notes = images[0].with_name("notes.txt")
+    notes.write_text("not an image")
+
+    assert main(["upload", str(images[0]), str(notes)]) == 1
+
+    out = capsys.readouterr().out
+    assert f"✓ {images[0]}: media_id {FIRST_ID}" in out
+    assert f"✗ {notes}: Unsupported media" in " ".join(out.split())
+    assert "2/2 files 1 failed" in out
+    assert "1 uploaded, 1 failed" in out
+
+
+def test_json_on_a_terminal_prints_only_json(
+    service: respx.MockRouter,
+    images: list[Path],
+    terminal: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    --json wins over the live display even on a terminal.
+    """
+    assert main(["upload", "--json", str(images[0])]) == 0
+    [record] = json_lines(capsys.readouterr().out)
+    assert record["media_id"] == str(FIRST_ID)
+
+
+def test_terminal_without_rich_falls_back_to_plain(
+    service: respx.MockRouter,
+    images: list[Path],
+    terminal: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    Without rich, a terminal gets plain lines plus a hint to install the cli extra.
+    """
+    monkeypatch.setitem(sys.modules, "twupload._cli._rich", None)
+
+    assert main(["upload", str(images[0])]) == 0
+
+    captured = capsys.readouterr()
+    assert f"uploaded {images[0]}: media_id {FIRST_ID}" in captured.out
+    assert "pip install 'twupload[cli]'" in captured.err
+
+
+def test_interrupt_exits_130(
+    credentials_env: None,
+    images: list[Path],
+    terminal: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    Ctrl-C during uploads stops the display and exits 130.
+    """
+
+    async def interrupted(*args: object, **kwargs: object) -> _batch.Tally:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_jobs", interrupted)
+    assert main(["upload", str(images[0])]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_python_dash_m(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    ``python -m twupload`` runs the same command line and exits with its status.
+    """
+    monkeypatch.setattr(sys, "argv", ["twupload", "--version"])
+    with pytest.raises(SystemExit) as exc_info:
+        runpy.run_module("twupload", run_name="__main__")
+    assert exc_info.value.code == 0
+    assert capsys.readouterr().out.startswith("twupload ")
+
+
+# Reporters and helpers
+
+
+def make_job(label: str = "clip.mp4", size: int = 1000) -> _batch.Job:
+    """
+    A job for a file that need not exist.
+    """
+    return _batch.Job(0, Path(label), size, label)
+
+
+def test_rich_reporter_follows_retries_and_processing() -> None:
+    """
+    The live display copes with bytes going backwards (a retry) and with processing.
+    """
+    out = io.StringIO()
+    reporter = _rich.RichReporter(Console(file=out, width=120), echo=False)
+    job = make_job()
+    tally = _batch.Tally(files=1)
+    reporter.start([job])
+    reporter.started(job)
+    reporter.progressed(job, 600, 1000)
+    reporter.progressed(job, 200, 1000)
+    reporter.processing(job, ProcessingInfo("in_progress", progress_percent=40))
+    reporter.processing(job, ProcessingInfo("pending"))
+    tally.failed = 1
+    reporter.finished(
+        _batch.Outcome(job, None, InvalidMediaError("[bold]nope[/]")), tally
+    )
+    reporter.stop()
+    reporter.summarize(tally)
+    text = out.getvalue()
+    assert "✗ clip.mp4: [bold]nope[/]" in text
+    assert "1/1 files 1 failed" in text
+    assert "0 uploaded, 1 failed" in text
+
+
+def test_plain_reporter_prints_processing() -> None:
+    """
+    Plain output has a line per processing update, with the percentage when known.
+    """
+    out = io.StringIO()
+    reporter = _report.PlainReporter(out)
+    job = make_job()
+    reporter.processing(job, ProcessingInfo("in_progress", progress_percent=40))
+    reporter.processing(job, ProcessingInfo("pending"))
+    assert out.getvalue().splitlines() == [
+        "processing clip.mp4: in_progress 40%",
+        "processing clip.mp4: pending",
+    ]
+
+
+def test_json_record_without_optional_fields() -> None:
+    """
+    A result without size or expiry still gives every field: the file size, a null.
+    """
+    result = UploadResult(
+        media_id=7,
+        media_id_string="7",
+        media_key=None,
+        size=None,
+        expires_after_secs=None,
+        received_at=dt.datetime.now(dt.timezone.utc),
+    )
+    record = _report.outcome_record(_batch.Outcome(make_job(), result, None))
+    assert record == {
+        "path": "clip.mp4",
+        "ok": True,
+        "media_id": "7",
+        "media_key": None,
+        "size": 1000,
+        "expires_at": None,
+    }
+    assert _report.result_text(result) == "media_id 7, expires -"
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (1000, "1.0 kB"),
+        (1_400_000, "1.4 MB"),
+        (3 * 10**9, "3.0 GB"),
+        (5 * 10**15, "5000.0 TB"),
+    ],
+)
+def test_human_size(size: int, text: str) -> None:
+    """
+    Sizes read in decimal units with one decimal.
+    """
+    assert _report.human_size(size) == text
+
+
+def test_plain_table() -> None:
+    """
+    Plain tables align left-justified columns under a dashed rule.
+    """
+    assert _report.table(("a", "long header"), [("wide cell", "x")]) == (
+        "a          long header\n---------  -----------\nwide cell  x"
+    )
+
+
+def test_shorten_keeps_the_file_name() -> None:
+    """
+    Long labels lose their start, never the file name.
+    """
+    assert _rich.shorten("short.png") == "short.png"
+    long = "/very/long/directory/" * 3 + "photo.png"
+    assert _rich.shorten(long) == "…" + long[-31:]
+    assert len(_rich.shorten(long)) == _rich.LABEL_WIDTH
+
+
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """
+    Walk a PNG's chunks, checking each CRC.
+    """
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    position = 8
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        body = data[position + 8 : position + 8 + length]
+        (crc,) = struct.unpack(
+            ">I", data[position + 8 + length : position + 12 + length]
+        )
+        assert crc == zlib.crc32(kind + body)
+        yield kind, body
+        position += 12 + length
+
+
+def test_samples_are_valid_images(tmp_path: Path) -> None:
+    """
+    The demo's PNGs decode to their declared size, and its JPEG is framed correctly.
+    """
+    paths = _samples.write_samples(tmp_path)
+    assert len(paths) == 6
+    for path in paths:
+        data = path.read_bytes()
+        if path.suffix == ".jpg":
+            assert data.startswith(b"\xff\xd8\xff\xe0")
+            assert data.endswith(b"\xff\xd9")
+            sof = data.index(b"\xff\xc0")
+            assert struct.unpack(">HH", data[sof + 5 : sof + 9]) == (96, 128)
+            continue
+        chunks = dict(png_chunks(data))
+        width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
+        assert len(zlib.decompress(chunks[b"IDAT"])) == height * (1 + 3 * width)
+        assert b"IEND" in chunks
+    sizes = [path.stat().st_size for path in paths]
+    assert len(set(sizes)) == 6
+    assert max(sizes) < 1_000_000
+
+
+def test_jpeg_stuffs_ff_bytes() -> None:
+    """
+    An entropy byte of 0xFF is followed by a stuffed zero, as the JPEG spec requires.
+    """
+    data = _samples.jpeg_tiles([[255, 0, 255, 0, 255, 0, 255, 0]])
+    entropy = data[data.index(b"\xff\xda") + 10 : -2]
+    assert b"\xff" in entropy
+    assert all(entropy[i + 1] == 0 for i in range(len(entropy)) if entropy[i] == 0xFF)
+
+
+# The emulator and the demo
+
+
+def test_emulator_prints_credentials_that_work(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    images: list[Path],
+) -> None:
+    """
+    The emulator's export lines and --base-url hint are enough to upload; Ctrl-C exits 0.
+    """
+    seen: dict[str, object] = {}
+
+    def upload_then_interrupt() -> None:
+        out = capsys.readouterr().out
+        for name, value in re.findall(r"^export (\w+)=(.+)$", out, re.MULTILINE):
+            monkeypatch.setenv(name, shlex.split(value)[0])
+        base_url = re.search(r"--base-url (\S+)", out)
+        assert base_url is not None
+        seen["status"] = main(
+            ["upload", "--json", "--base-url", base_url[1], str(images[0])]
+        )
+        seen["out"] = capsys.readouterr().out
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_wait_for_interrupt", upload_then_interrupt)
+    assert main(["emulator"]) == 0
+
+    assert seen["status"] == 0
+    [record] = json_lines(str(seen["out"]))
+    assert record["ok"] is True
+    assert capsys.readouterr().out == "# Emulator stopped.\n"
+
+
+def test_emulator_on_a_busy_port_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    """
+    A port that is taken is reported with what to do instead, exit 1.
+    """
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["emulator", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"Cannot start the emulator on port {port}" in err
+    assert "--port" in err
+
+
+def test_wait_for_interrupt_sleeps_until_ctrl_c(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """
+    The foreground wait is a sleep that only Ctrl-C ends.
+    """
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "time", types.SimpleNamespace(sleep=sleep))
+    with pytest.raises(KeyboardInterrupt):
+        cli._wait_for_interrupt()
+    assert naps == [3600, 3600]
+
+
+def test_emulator_dependencies_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    Without the emulator's packages, demo and emulator say how to install them, exit 2.
+    """
+    monkeypatch.setitem(sys.modules, "twupload.testing", None)
+    assert main(["demo"]) == 2
+    assert main(["emulator"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("pip install 'twupload[cli]'") == 2
+
+
+def test_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    """
+    The demo uploads its six images to an emulator and tables their ids, exit 0.
+    """
+    assert main(["demo"]) == 0
+
+    out = capsys.readouterr().out
+    assert not ANSI.search(out)
+    assert "a local emulator is running at http://127.0.0.1:" in out
+    uploaded = re.findall(r"^uploaded (\S+): media_id (\d+)", out, re.MULTILINE)
+    assert sorted(name for name, _ in uploaded) == [
+        name for name, _ in _samples.SAMPLES
+    ]
+    table = out[out.index("Uploaded to the emulator") :].splitlines()
+    assert table[1].split() == [
+        "File",
+        "Size",
+        "Media",
+        "id",
+        "Media",
+        "key",
+        "Expires",
+    ]
+    rows = [line.split() for line in table[3:9]]
+    assert [row[0] for row in rows] == [name for name, _ in _samples.SAMPLES]
+    assert {row[3] for row in rows} == {media_id for _, media_id in uploaded}
+    assert all(row[-1] == "UTC" for row in rows)
+    assert "twupload emulator" in out
+
+
+def test_demo_on_a_terminal(terminal: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """
+    On a terminal, the demo shows the live display and a rich table of six rows.
+    """
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "6/6 files" in out
+    assert "Uploaded to the emulator" in out
+    assert sum(name in out for name, _ in _samples.SAMPLES) == 6
+    assert "✓" not in out  # the table replaces the per-file lines
+
+
+def test_demo_failure_asks_for_a_report(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    If a demo upload fails, the demo exits 1 and says it is a bug to report.
+    """
+
+    def broken_samples(directory: Path) -> list[Path]:
+        path = directory / "broken.png"
+        path.write_bytes(b"not a png")
+        return [path]
+
+    monkeypatch.setattr(cli, "write_samples", broken_samples)
+    assert main(["demo"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED broken.png: Unsupported media" in out
+    assert "please report" in out.lower()
+
+
+def test_demo_as_a_process() -> None:
+    """
+    ``python -m twupload demo`` runs end to end in a fresh process and exits 0.
+    """
+    completed = subprocess.run(
+        [sys.executable, "-m", "twupload", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    assert "Uploaded to the emulator" in completed.stdout
+    assert (
+        len(re.findall(r"^0\d-\S+\.(?:png|jpg) ", completed.stdout, re.MULTILINE)) == 6
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is POSIX")
+def test_emulator_stops_on_ctrl_c() -> None:
+    """
+    ``twupload emulator`` in the foreground stops cleanly on SIGINT with exit 0.
+    """
+    with subprocess.Popen(
+        [sys.executable, "-m", "twupload", "emulator"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # printed once the server listens
+        assert first.startswith("# twupload emulator listening on http://127.0.0.1:")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert out.endswith("# Emulator stopped.\n")
+    assert out.count("export TWUPLOAD_") == 4

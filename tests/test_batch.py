@@ -13,11 +13,11 @@ import httpx
 import pytest
 import respx
 
-from samples import png
-
 import twupload._source
 
 from twupload import APIError, AsyncMediaClient, BatchItem, InvalidMediaError
+
+from samples import png
 
 
 if TYPE_CHECKING:

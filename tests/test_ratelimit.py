@@ -13,11 +13,11 @@ import httpx
 import pytest
 import respx
 
-from fakes import FakeTime
-from samples import png
-
 from twupload import AsyncMediaClient, RateLimit, RateLimitError
 from twupload._ratelimit import RateLimiter
+
+from fakes import FakeTime
+from samples import png
 
 
 if TYPE_CHECKING:
@@ -207,12 +207,14 @@ async def test_two_batches_share_the_limits(creds: OAuth1Credentials) -> None:
     server = WindowServer(time, limit=6, window=2.0)
     with respx.mock() as mock:
         mock.post(UPLOAD).mock(side_effect=server)
-        async with AsyncMediaClient(
-            creds, max_concurrency=4, clock=time.clock, sleep=time.sleep
-        ) as client:
-            async with anyio.create_task_group() as group:
-                group.start_soon(client.upload_many, [png()] * 9)
-                group.start_soon(client.upload_many, [png()] * 9)
+        async with (
+            AsyncMediaClient(
+                creds, max_concurrency=4, clock=time.clock, sleep=time.sleep
+            ) as client,
+            anyio.create_task_group() as group,
+        ):
+            group.start_soon(client.upload_many, [png()] * 9)
+            group.start_soon(client.upload_many, [png()] * 9)
     assert server.served == 18
     assert server.refused == 0
     assert server.max_in_flight <= 4

@@ -12,11 +12,11 @@ import httpx
 import pytest
 import respx
 
-from fakes import FakeTime
-from samples import png
-
 from twupload import APIError, AsyncMediaClient, RateLimitError, TransportError
 from twupload._retry import RetryPolicy, reset_wait, retry_after
+
+from fakes import FakeTime
+from samples import png
 
 
 if TYPE_CHECKING:

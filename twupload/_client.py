@@ -36,6 +36,7 @@ from ._transport import Transport
 
 if TYPE_CHECKING:
     from collections.abc import (
+        AsyncGenerator,
         AsyncIterator,
         Awaitable,
         Callable,
@@ -445,7 +446,7 @@ class AsyncMediaClient:
                     await send.send(exc)
 
 
-async def _aiterate(sources: Iterable[S] | AsyncIterable[S]) -> AsyncIterator[S]:
+async def _aiterate(sources: Iterable[S] | AsyncIterable[S]) -> AsyncGenerator[S, None]:
     if isinstance(sources, AsyncIterable):
         async for item in sources:
             yield item

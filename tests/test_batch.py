@@ -282,3 +282,25 @@ async def test_leaving_the_client_cancels_a_forgotten_batch(
     assert server.in_flight == 0
     assert first.ok
     await batch.aclose()  # type: ignore[attr-defined]
+
+
+async def test_batch_stops_when_the_consumer_is_gone(
+    server: Server, creds: OAuth1Credentials
+) -> None:
+    """
+    If nobody receives the items any more, the batch cancels itself and pulls no more.
+    """
+    pulled: list[int] = []
+
+    def sources() -> Iterator[bytes]:
+        for width in range(1, 10):
+            pulled.append(width)
+            yield png(width)
+
+    async with AsyncMediaClient(creds, max_concurrency=1) as client:
+        send, receive = anyio.create_memory_object_stream[Any]()
+        receive.close()
+        scope = anyio.CancelScope()
+        await client._run_batch(sources(), {}, send, scope)
+    assert scope.cancel_called
+    assert pulled == [1]

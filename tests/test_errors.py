@@ -69,6 +69,7 @@ def _response(status: int, body: bytes | str = b"", **headers: str) -> httpx.Res
             ((None, "media_category is required"),),
         ),
         (400, "[1, 2]", ()),
+        (500, '{"errors":[5, {"code":"x","message":"m"}]}', ((None, "m"),)),
     ],
 )
 def test_every_known_error_shape(

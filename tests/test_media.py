@@ -56,6 +56,7 @@ def test_gif_with_local_color_tables_and_truncated_head() -> None:
     assert sniff(two).animated
     assert not sniff(two[:18]).animated
     assert not sniff(b"GIF89a\x01\x00\x01\x00\x00\x00\x00\x99").animated
+    assert not sniff(gif(1)[:-1]).animated  # no trailer: the walk runs off the end
 
 
 def test_normalizers() -> None:

@@ -90,6 +90,16 @@ async def test_base64_streaming_matches_one_shot_encoding(
     assert base64_length(len(data)) == len(base64.b64encode(data))
 
 
+async def test_base64_of_a_multiple_of_three_has_no_tail() -> None:
+    """
+    Sizes divisible by three encode without padding and without a trailing chunk.
+    """
+    body = MultipartBody([], media_field="media_data", media_size=6, base64=True)
+    rendered = await _render(body, b"abcdef", [3], [])
+    assert b"YWJjZGVm\r\n--" in rendered
+    assert len(rendered) == body.content_length
+
+
 @pytest.mark.parametrize(("declared", "actual"), [(10, 9), (10, 11)])
 async def test_length_mismatch_raises_before_a_wrong_body_is_sent(
     declared: int, actual: int

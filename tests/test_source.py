@@ -129,6 +129,10 @@ async def test_file_object_from_current_position_not_closed() -> None:
     assert source.replayable
     assert await _read(source) == DATA
     assert await _read(source, 10, 20) == DATA[10:30]
+    assert (
+        await _read(source, SNIFF_BYTES + 10, 20)
+        == DATA[SNIFF_BYTES + 10 : SNIFF_BYTES + 30]
+    )
     await source.aclose()
     assert not file.closed
 

@@ -183,10 +183,10 @@ class AsyncMediaClient:
         tb: TracebackType | None,
     ) -> None:
         group, self._task_group = self._task_group, None
+        assert group is not None  # noqa: S101 - set by __aenter__
         try:
-            if group is not None:
-                group.cancel_scope.cancel()
-                await group.__aexit__(exc_type, exc, tb)
+            group.cancel_scope.cancel()
+            await group.__aexit__(exc_type, exc, tb)
         finally:
             await self.aclose()
 

@@ -302,7 +302,6 @@ async def test_client_without_context_manager(
     ("args", "options", "match"),
     [
         ("creds", {"api": "3"}, "api must be"),
-        ("creds", {"api": "2"}, "not available yet"),
         ("bearer", {}, 'BearerToken works with api="2" only'),
         ("creds", {"base_url": "upload.twitter.com"}, "base_url"),
         ("creds", {"max_concurrency": 0}, "max_concurrency"),

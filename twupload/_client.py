@@ -10,7 +10,7 @@ import itertools
 import logging
 import time
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -26,7 +26,7 @@ from ._media import (
     normalize_owners,
     plan_upload,
 )
-from ._protocol import V1Protocol
+from ._protocol import MediaProtocol, V1Protocol, V2Protocol
 from ._ratelimit import RateLimiter
 from ._results import BatchItem, ResumeState, UploadResult
 from ._retry import RetryPolicy
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
         AsyncGenerator,
         AsyncIterator,
         Awaitable,
-        Callable,
         Iterable,
         Mapping,
     )
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from ._media import MediaCategory
-    from ._protocol import MediaProtocol
     from ._ratelimit import RateLimitStore
     from ._results import ProcessingInfo, RateLimit
 
@@ -56,7 +54,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("twupload")
 S = TypeVar("S")
 
-DEFAULT_BASE_URL = "https://upload.twitter.com"
+DEFAULT_BASE_URLS = {"1.1": "https://upload.twitter.com", "2": "https://api.x.com"}
+_PROTOCOLS: dict[str, Callable[..., MediaProtocol]] = {
+    "1.1": V1Protocol,
+    "2": V2Protocol,
+}
 
 
 class _State(enum.Enum):
@@ -74,7 +76,8 @@ class AsyncMediaClient:
 
     Args:
         credentials: `OAuth1Credentials`, or a `BearerToken` for ``api="2"``.
-        base_url: Scheme and host of the upload service (the emulator's URL in tests).
+        base_url: Scheme and host of the service (the emulator's URL in tests);
+            default ``https://upload.twitter.com`` for v1.1, ``https://api.x.com`` for v2.
         api: ``"1.1"`` or ``"2"``.
         max_concurrency: Uploads in flight at once, across every call on this client.
         timeout: Per request, in seconds, or an `httpx.Timeout`.
@@ -93,7 +96,7 @@ class AsyncMediaClient:
         self,
         credentials: OAuth1Credentials | BearerToken,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         api: str = "1.1",
         max_concurrency: int = 8,
         timeout: float | httpx.Timeout = 60.0,
@@ -106,6 +109,7 @@ class AsyncMediaClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
+        base_url = base_url or DEFAULT_BASE_URLS.get(api, "")
         _check_settings(
             credentials,
             api=api,
@@ -144,7 +148,7 @@ class AsyncMediaClient:
             clock=clock,
             sleep=sleep,
         )
-        self._protocol: MediaProtocol = V1Protocol(transport, base_url=base_url)
+        self._protocol = _PROTOCOLS[api](transport, base_url=base_url)
         self._chunked = ChunkedOptions(
             segment_bytes=segment_bytes,
             processing_timeout=processing_timeout,
@@ -491,11 +495,7 @@ def _check_settings(
         )
     if api not in {"1.1", "2"}:
         raise ConfigurationError(f'api must be "1.1" or "2", not {api!r}.')
-    if api == "2":
-        raise ConfigurationError(
-            'api="2" is not available yet in this version; use api="1.1".'
-        )
-    if isinstance(credentials, BearerToken):
+    if isinstance(credentials, BearerToken) and api != "2":
         raise ConfigurationError(
             'A BearerToken works with api="2" only; v1.1 needs OAuth1Credentials.'
         )

@@ -330,6 +330,10 @@ def plan_upload(  # noqa: C901, PLR0912
         raise InvalidMediaError(
             f"A {kind} can only be uploaded in chunks; drop chunked=False."
         )
+    if encoding == "base64" and api != "1.1":
+        raise InvalidMediaError(
+            "encoding='base64' is a v1.1 option; the v2 API takes raw bytes, so drop it."
+        )
     if use_chunked and encoding == "base64":
         raise InvalidMediaError(
             "encoding='base64' works with simple upload only; drop it or chunked=True."

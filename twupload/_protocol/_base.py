@@ -10,17 +10,21 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+import httpx
+
 from .._errors import error_from_response
+from .._multipart import MultipartBody
 from .._results import UploadResult
 
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    import httpx
-
     from .._media import UploadPlan
     from .._source import Source
+
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,51 @@ class MediaProtocol(Protocol):
         Attach alt text to an uploaded image or GIF.
         """
         ...
+
+
+def multipart_request(
+    url: httpx.URL,
+    fields: Sequence[tuple[str, str]],
+    source: Source,
+    *,
+    start: int,
+    length: int,
+    base64: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> Callable[[], httpx.Request]:
+    """
+    A builder of POST requests whose multipart body streams ``[start, start+length)``.
+
+    Each call makes a fresh body (and boundary), so a retry re-reads the source.
+    """
+
+    def build() -> httpx.Request:
+        body = MultipartBody(
+            fields,
+            media_field="media_data" if base64 else "media",
+            media_size=length,
+            base64=base64,
+        )
+        return httpx.Request(
+            "POST",
+            url,
+            headers=body.headers,
+            content=body.stream(
+                source.iter_range(start, length), on_progress=on_progress
+            ),
+        )
+
+    return build
+
+
+def json_request(
+    method: str, url: httpx.URL, payload: object
+) -> Callable[[], httpx.Request]:
+    """
+    A builder of requests with a JSON body (never part of an OAuth 1.0a signature).
+    """
+    content = json.dumps(payload, separators=(",", ":")).encode()
+    return lambda: httpx.Request(method, url, headers=_JSON_HEADERS, content=content)
 
 
 def json_body(response: httpx.Response, *, operation: str) -> Any:

@@ -4,16 +4,13 @@ The v1.1 media upload protocol (``upload.twitter.com/1.1/media/upload.json``).
 
 from __future__ import annotations
 
-import json
-
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx
 
 from .._auth import FORM_URLENCODED
-from .._multipart import MultipartBody
-from ._base import json_body, to_result
+from ._base import json_body, json_request, multipart_request, to_result
 
 
 if TYPE_CHECKING:
@@ -27,7 +24,6 @@ if TYPE_CHECKING:
 
 
 _FORM_HEADERS = {"Content-Type": FORM_URLENCODED}
-_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class V1Protocol:
@@ -54,34 +50,6 @@ class V1Protocol:
             "POST", self._upload_url, headers=_FORM_HEADERS, content=content
         )
 
-    def _multipart(
-        self,
-        fields: list[tuple[str, str]],
-        source: Source,
-        *,
-        start: int,
-        length: int,
-        base64: bool,
-        on_progress: Callable[[int], None] | None,
-    ) -> Callable[[], httpx.Request]:
-        def build() -> httpx.Request:
-            body = MultipartBody(
-                fields,
-                media_field="media_data" if base64 else "media",
-                media_size=length,
-                base64=base64,
-            )
-            return httpx.Request(
-                "POST",
-                self._upload_url,
-                headers=body.headers,
-                content=body.stream(
-                    source.iter_range(start, length), on_progress=on_progress
-                ),
-            )
-
-        return build
-
     async def upload_simple(
         self,
         source: Source,
@@ -92,7 +60,8 @@ class V1Protocol:
         on_progress: Callable[[int], None] | None,
     ) -> UploadResult:
         fields = _common_fields(plan, owners)
-        build = self._multipart(
+        build = multipart_request(
+            self._upload_url,
             fields,
             source,
             start=0,
@@ -134,12 +103,12 @@ class V1Protocol:
             ("media_id", str(media_id)),
             ("segment_index", str(segment.index)),
         ]
-        build = self._multipart(
+        build = multipart_request(
+            self._upload_url,
             fields,
             source,
             start=segment.start,
             length=segment.length,
-            base64=False,
             on_progress=on_progress,
         )
         # A 2xx APPEND has an empty body (204): it is never parsed.
@@ -171,14 +140,10 @@ class V1Protocol:
         )
 
     async def set_alt_text(self, media_id: int, text: str) -> None:
-        content = json.dumps(
-            {"media_id": str(media_id), "alt_text": {"text": text}}
-        ).encode()
+        payload = {"media_id": str(media_id), "alt_text": {"text": text}}
         await self._transport.send(
             "metadata",
-            lambda: httpx.Request(
-                "POST", self._metadata_url, headers=_JSON_HEADERS, content=content
-            ),
+            json_request("POST", self._metadata_url, payload),
             operation="metadata/create",
         )
 

@@ -304,3 +304,30 @@ async def test_batch_stops_when_the_consumer_is_gone(
         await client._run_batch(sources(), {}, send, scope)
     assert scope.cancel_called
     assert pulled == [1]
+
+
+async def test_closing_while_waiting_for_the_next_source(
+    server: Server, creds: OAuth1Credentials
+) -> None:
+    """
+    Closing the batch while the caller's async source is still producing cancels it cleanly.
+    """
+    stuck = anyio.Event()
+    closed: list[bool] = []
+
+    async def slow_sources() -> AsyncIterator[bytes]:
+        try:
+            yield png(1)
+            await stuck.wait()
+            yield png(2)
+        finally:
+            closed.append(True)
+
+    async with AsyncMediaClient(creds) as client:
+        batch = client.iter_upload(slow_sources())
+        first = await batch.__anext__()
+        await batch.aclose()  # type: ignore[attr-defined]
+        for _ in range(10):
+            await anyio.lowlevel.checkpoint()
+        assert closed == [True]
+    assert first.ok

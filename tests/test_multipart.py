@@ -20,13 +20,13 @@ from checks import multipart_fields
 
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator
 
 
 pytestmark = pytest.mark.anyio
 
 
-async def _chunks(data: bytes, cuts: list[int]) -> AsyncIterator[bytes]:
+async def _chunks(data: bytes, cuts: list[int]) -> AsyncGenerator[bytes, None]:
     start = 0
     for cut in [*sorted(set(cuts)), len(data)]:
         if start < cut <= len(data):

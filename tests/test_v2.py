@@ -118,16 +118,18 @@ async def test_chunked_flow_paths_and_bodies(
         segment_bytes=4 * 1024 * 1024,
     ) as client:
         result = await client.upload(data, additional_owners=["9"])
+        await client.upload(mp4(1000))
 
-    assert json.loads(init.calls.last.request.content) == {
+    assert json.loads(init.calls[0].request.content) == {
         "total_bytes": len(data),
         "media_type": "video/mp4",
         "media_category": "tweet_video",
         "additional_owners": ["9"],
     }
+    assert "additional_owners" not in json.loads(init.calls[1].request.content)
     parts = [
         multipart_fields(call.request.headers["content-type"], call.request.content)
-        for call in append.calls
+        for call in append.calls[:3]
     ]
     assert [p["segment_index"] for p in parts] == [b"0", b"1", b"2"]
     assert b"".join(p["media"] for p in parts) == data

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import itertools
 import logging
 import time
 
@@ -429,23 +428,28 @@ class AsyncMediaClient:
             finally:
                 feeder.release()
 
+        async def feed(group: TaskGroup) -> None:
+            async with contextlib.aclosing(_aiterate(sources)) as each:
+                index = 0
+                while True:
+                    # Take a slot before pulling the next source, so at most
+                    # max_concurrency sources are pulled but not yet yielded.
+                    await feeder.acquire()
+                    # anyio may grant the slot as cancellation arrives; do not
+                    # pull another source for a batch being torn down.
+                    if scope.cancel_called:
+                        return
+                    try:
+                        source = await anext(each)
+                    except StopAsyncIteration:
+                        return
+                    group.start_soon(one, index, source)
+                    index += 1
+
         with scope:
             async with send, anyio.create_task_group() as group:
                 try:
-                    async with contextlib.aclosing(_aiterate(sources)) as each:
-                        for index in itertools.count():
-                            # Take a slot before pulling the next source, so at most
-                            # max_concurrency sources are pulled but not yet yielded.
-                            await feeder.acquire()
-                            # anyio may grant the slot as cancellation arrives; do
-                            # not pull another source for a batch being torn down.
-                            if scope.cancel_called:
-                                break
-                            try:
-                                source = await anext(each)
-                            except StopAsyncIteration:
-                                break
-                            group.start_soon(one, index, source)
+                    await feed(group)
                 except Exception as exc:  # noqa: BLE001 - handed to the consumer
                     await send.send(exc)
 

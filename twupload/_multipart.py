@@ -19,7 +19,7 @@ from ._errors import InvalidMediaError
 
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 
 
 def _quote(name: str) -> str:
@@ -88,7 +88,7 @@ class MultipartBody:
 
     async def stream(
         self,
-        chunks: AsyncIterator[bytes],
+        chunks: AsyncGenerator[bytes, None],
         *,
         on_progress: Callable[[int], None] | None = None,
     ) -> AsyncIterator[bytes]:
@@ -122,9 +122,7 @@ class MultipartBody:
         finally:
             # Close the source's iterator now, not at garbage collection
             # (trio warns about async generators finalized that way).
-            closer = getattr(chunks, "aclose", None)
-            if closer is not None:
-                await closer()
+            await chunks.aclose()
         if sent != self.media_size:
             raise InvalidMediaError(
                 f"The source produced {'more than ' if sent > self.media_size else ''}"

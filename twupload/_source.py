@@ -21,7 +21,7 @@ from ._media import SNIFF_BYTES
 
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator
+    from collections.abc import AsyncGenerator, AsyncIterable
 
     from anyio import CapacityLimiter
 
@@ -69,7 +69,7 @@ class Source:
     async def _read_at(self, offset: int, size: int) -> bytes:
         raise NotImplementedError  # pragma: no cover - every subclass overrides it
 
-    async def iter_range(self, start: int, length: int) -> AsyncIterator[bytes]:
+    async def iter_range(self, start: int, length: int) -> AsyncGenerator[bytes, None]:
         """
         Yield the bytes of ``[start, start + length)`` in chunks of at most `READ_SIZE`.
 

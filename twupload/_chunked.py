@@ -21,6 +21,7 @@ from ._errors import (
     ResumeExpiredError,
     UploadTimeoutError,
 )
+from ._multipart import progress_reporter
 from ._protocol import Segment
 from ._results import ResumeState
 
@@ -171,7 +172,9 @@ class ChunkedUpload:
                 state.media_id,
                 segment,
                 self._source,
-                on_progress=self._progress_from(sent_before),
+                on_progress=progress_reporter(
+                    self._on_progress, total=self._source.size, base=sent_before
+                ),
             )
             sent_before += segment.length
             done.add(segment.index)
@@ -179,17 +182,6 @@ class ChunkedUpload:
 
         result = await self._protocol.finalize(state.media_id)
         return await self._wait_for_processing(result)
-
-    def _progress_from(self, base: int) -> Callable[[int], None] | None:
-        callback = self._on_progress
-        if callback is None:
-            return None
-        total = self._source.size
-
-        def report(sent: int) -> None:
-            callback(base + sent, total)
-
-        return report
 
     async def _wait_for_processing(self, result: UploadResult) -> UploadResult:
         deadline = self._options.clock() + self._options.processing_timeout

@@ -25,6 +25,7 @@ from ._media import (
     normalize_owners,
     plan_upload,
 )
+from ._multipart import progress_reporter
 from ._protocol import MediaProtocol, V1Protocol, V2Protocol
 from ._ratelimit import RateLimiter
 from ._results import BatchItem, ResumeState, UploadResult
@@ -310,7 +311,7 @@ class AsyncMediaClient:
                         plan,
                         owners=owners,
                         base64=encoding == "base64",
-                        on_progress=_progress(on_progress, src.size),
+                        on_progress=progress_reporter(on_progress, total=src.size),
                     )
             finally:
                 with anyio.CancelScope(shield=True):
@@ -461,18 +462,6 @@ async def _aiterate(sources: Iterable[S] | AsyncIterable[S]) -> AsyncGenerator[S
     else:
         for item in sources:
             yield item
-
-
-def _progress(
-    callback: Callable[[int, int], object] | None, total: int
-) -> Callable[[int], None] | None:
-    if callback is None:
-        return None
-
-    def report(sent: int) -> None:
-        callback(sent, total)
-
-    return report
 
 
 def _media_id(value: int | str) -> int:

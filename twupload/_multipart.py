@@ -31,6 +31,23 @@ def _quote(name: str) -> str:
     )
 
 
+def progress_reporter(
+    callback: Callable[[int, int], object] | None, *, total: int, base: int = 0
+) -> Callable[[int], None] | None:
+    """
+    Adapt the caller's ``on_progress(sent, total)`` to one body's byte count.
+
+    *base* is what earlier requests of the same upload (earlier segments) sent.
+    """
+    if callback is None:
+        return None
+
+    def report(sent: int) -> None:
+        callback(base + sent, total)
+
+    return report
+
+
 def base64_length(size: int) -> int:
     """
     Length of the standard base64 encoding of *size* bytes.

@@ -1,0 +1,13 @@
+"""
+``python -m twupload``: the same command line as the ``twupload`` script.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ._cli import main
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -33,7 +33,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(httpx|anyio|datetime|dt|collections\.abc|typing|os|enum)\..*"),
     (r"py:.*", r"(Callable|Awaitable|Iterable|AsyncIterable|AsyncIterator|Mapping|Sequence)"),
-    (r"py:.*", r"(S|SourceT|MediaCategory|RateLimitStore|ProcessingInfo|RateLimit|TaskGroup)"),
+    (r"py:.*", r"(S|SourceT|MediaCategory|RateLimitStore|ProcessingInfo|RateLimit|TaskGroup|ProcessingMode)"),
     (r"py:.*", r"(ErrorPair|Self|int \| None|str \| None|Kind|TracebackType|ValueError|Exception)"),
     (r"py:.*", r"twupload\._.*"),
 ]

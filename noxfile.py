@@ -4,7 +4,7 @@ Every check CI runs, runnable the same way on a laptop: ``nox -s tests``.
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import nox
 
@@ -84,7 +84,14 @@ def docs(session: nox.Session) -> None:
     """
     session.install(".[emulator,cli]", *_group("docs"))
     session.run(
-        "sphinx-build", "-W", "-n", "--keep-going", "-b", "html", "docs", "docs/_build/html"
+        "sphinx-build",
+        "-W",
+        "-n",
+        "--keep-going",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
     )
 
 
@@ -95,8 +102,8 @@ def wheel(session: nox.Session) -> None:
     """
     session.install("build")
     session.run("python", "-m", "build", "--wheel", "--outdir", "dist")
-    wheels = sorted(f for f in os.listdir("dist") if f.endswith(".whl"))
-    session.install("--force-reinstall", f"dist/{wheels[-1]}")
+    wheel = max(Path("dist").glob("twupload-*.whl"), key=lambda p: p.stat().st_mtime)
+    session.install("--force-reinstall", str(wheel))
     session.run(
         "python",
         "-c",

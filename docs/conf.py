@@ -7,7 +7,7 @@ from importlib.metadata import version as _version
 
 project = "twupload"
 author = "The twupload developers"
-copyright = "2026, The twupload developers"  # noqa: A001
+copyright = "2026, The twupload developers"
 release = _version("twupload")
 version = ".".join(release.split(".")[:2])
 
@@ -32,8 +32,15 @@ nitpicky = True
 # Names that Sphinx cannot resolve without intersphinx (CI has no network).
 nitpick_ignore_regex = [
     (r"py:.*", r"(httpx|anyio|datetime|dt|collections\.abc|typing|os|enum)\..*"),
-    (r"py:.*", r"(Callable|Awaitable|Iterable|AsyncIterable|AsyncIterator|Mapping|Sequence)"),
-    (r"py:.*", r"(S|SourceT|MediaCategory|RateLimitStore|ProcessingInfo|RateLimit|TaskGroup|ProcessingMode)"),
-    (r"py:.*", r"(ErrorPair|Self|int \| None|str \| None|Kind|TracebackType|ValueError|Exception)"),
+    (
+        r"py:.*",
+        r"(Callable|Awaitable|Iterable|AsyncIterable|AsyncIterator|Mapping|Sequence)",
+    ),
+    (r"py:.*", r"(S|SourceT|MediaCategory|RateLimitStore|ProcessingInfo)"),
+    (r"py:.*", r"(RateLimit|TaskGroup|ProcessingMode)"),
+    (
+        r"py:.*",
+        r"(ErrorPair|Self|int \| None|str \| None|Kind|TracebackType|ValueError|Exception)",
+    ),
     (r"py:.*", r"twupload\._.*"),
 ]

@@ -15,11 +15,13 @@ import secrets
 
 from typing import TYPE_CHECKING
 
+import httpx
+
 from ._errors import InvalidMediaError
 
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncGenerator, Callable, Sequence
 
 
 def _quote(name: str) -> str:
@@ -29,6 +31,43 @@ def _quote(name: str) -> str:
         .replace("\r", "")
         .replace("\n", "")
     )
+
+
+class StreamedBody(httpx.AsyncByteStream):
+    """
+    A request body httpx iterates without wrapping it in a generator of its own.
+
+    httpx iterates its own byte streams through async generators, which
+    httpcore abandons when a write fails; trio then warns as they are garbage
+    collected (encode/httpx#3686), failing test suites that turn warnings into
+    errors. This class-based stream leaves nothing to the collector: `aclose`
+    (called by the transport after every attempt) closes the source's
+    generators at once.
+
+    Attributes:
+        data: The whole body when it was given as bytes (form and JSON
+            bodies, which the OAuth 1.0a signer may need to read), else None.
+    """
+
+    def __init__(self, body: AsyncGenerator[bytes, None] | bytes) -> None:
+        self._chunks = None if isinstance(body, bytes) else body
+        self.data = body if isinstance(body, bytes) else None
+        self._pending = self.data
+
+    def __aiter__(self) -> StreamedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._chunks is not None:
+            return await self._chunks.__anext__()
+        pending, self._pending = self._pending, None
+        if not pending:
+            raise StopAsyncIteration
+        return pending
+
+    async def aclose(self) -> None:
+        if self._chunks is not None:
+            await self._chunks.aclose()
 
 
 def progress_reporter(
@@ -108,7 +147,7 @@ class MultipartBody:
         chunks: AsyncGenerator[bytes, None],
         *,
         on_progress: Callable[[int], None] | None = None,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """
         Yield the whole body, encoding and counting the media chunks as they pass.
 

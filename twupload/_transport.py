@@ -103,6 +103,11 @@ class Transport:
                     response = await self.http.send(request, auth=self._auth)
                 except RETRY_EXCEPTIONS as exc:
                     failure = exc
+                finally:
+                    # A body abandoned mid-write still holds the source's
+                    # generators: close them now, not at garbage collection.
+                    with anyio.CancelScope(shield=True):
+                        await request.stream.aclose()  # type: ignore[union-attr]
             finally:
                 self.limiter.release(
                     key, probe=probe, headers=response.headers if response else None

@@ -31,7 +31,9 @@ from twupload import (
 
 
 async def simple(creds: OAuth1Credentials) -> str:
-    async with AsyncMediaClient(creds, max_concurrency=4, timeout=httpx.Timeout(30.0)) as client:
+    async with AsyncMediaClient(
+        creds, max_concurrency=4, timeout=httpx.Timeout(30.0)
+    ) as client:
         result: UploadResult = await client.upload(
             Path("cat.jpg"),
             media_category=MediaCategory.TWEET_IMAGE,
@@ -52,6 +54,7 @@ async def chunks() -> AsyncIterator[bytes]:
 
 async def video(creds: OAuth1Credentials, saved: str | None) -> int:
     async with AsyncMediaClient(creds, processing_timeout=120.0) as client:
+
         def show(info: ProcessingInfo) -> None:
             print(info.state, info.progress_percent)
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from .._errors import error_from_response
-from .._multipart import MultipartBody
+from .._multipart import MultipartBody, StreamedBody
 from .._results import UploadResult
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 
     from .._media import UploadPlan
     from .._source import Source
@@ -130,16 +130,36 @@ def multipart_request(
             media_size=length,
             base64=base64,
         )
-        return httpx.Request(
+        return make_request(
             "POST",
             url,
             headers=body.headers,
-            content=body.stream(
-                source.iter_range(start, length), on_progress=on_progress
-            ),
+            body=body.stream(source.iter_range(start, length), on_progress=on_progress),
         )
 
     return build
+
+
+def make_request(
+    method: str,
+    url: httpx.URL,
+    *,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
+    body: AsyncGenerator[bytes, None] | bytes = b"",
+) -> httpx.Request:
+    """
+    Build a request whose body is a `StreamedBody`, with the headers httpx would add.
+
+    httpx adds no default headers to a request given ``stream=``, so Host and,
+    for in-memory bodies, Content-Length are set here.
+    """
+    if params:
+        url = url.copy_merge_params(params)
+    all_headers = {"Host": url.netloc.decode("ascii"), **(headers or {})}
+    if isinstance(body, bytes) and method != "GET":
+        all_headers["Content-Length"] = str(len(body))
+    return httpx.Request(method, url, headers=all_headers, stream=StreamedBody(body))
 
 
 def json_request(
@@ -149,7 +169,7 @@ def json_request(
     A builder of requests with a JSON body (never part of an OAuth 1.0a signature).
     """
     content = json.dumps(payload, separators=(",", ":")).encode()
-    return lambda: httpx.Request(method, url, headers=_JSON_HEADERS, content=content)
+    return lambda: make_request(method, url, headers=_JSON_HEADERS, body=content)
 
 
 def json_body(response: httpx.Response, *, operation: str) -> Any:

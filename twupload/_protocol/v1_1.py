@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import httpx
 
 from .._auth import FORM_URLENCODED
-from ._base import json_body, json_request, multipart_request, to_result
+from ._base import json_body, json_request, make_request, multipart_request, to_result
 
 
 if TYPE_CHECKING:
@@ -46,8 +46,8 @@ class V1Protocol:
 
     def _form(self, fields: list[tuple[str, str]]) -> Callable[[], httpx.Request]:
         content = urlencode(fields).encode("ascii")
-        return lambda: httpx.Request(
-            "POST", self._upload_url, headers=_FORM_HEADERS, content=content
+        return lambda: make_request(
+            "POST", self._upload_url, headers=_FORM_HEADERS, body=content
         )
 
     async def upload_simple(
@@ -132,7 +132,7 @@ class V1Protocol:
         params = {"command": "STATUS", "media_id": str(media_id)}
         response = await self._transport.send(
             "STATUS",
-            lambda: httpx.Request("GET", self._upload_url, params=params),
+            lambda: make_request("GET", self._upload_url, params=params),
             operation="STATUS",
         )
         return to_result(

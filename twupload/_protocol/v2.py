@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._base import json_body, json_request, multipart_request, to_result
+from ._base import json_body, json_request, make_request, multipart_request, to_result
 
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class V2Protocol:
     async def finalize(self, media_id: int) -> UploadResult:
         url = self._url(media_id, "finalize")
         response = await self._transport.send(
-            "FINALIZE", lambda: httpx.Request("POST", url), operation="finalize"
+            "FINALIZE", lambda: make_request("POST", url), operation="finalize"
         )
         return to_result(
             _data(response, operation="finalize"), response, operation="finalize"
@@ -146,7 +146,7 @@ class V2Protocol:
         params = {"command": "STATUS", "media_id": str(media_id)}
         response = await self._transport.send(
             "STATUS",
-            lambda: httpx.Request("GET", self._upload_url, params=params),
+            lambda: make_request("GET", self._upload_url, params=params),
             operation="STATUS",
         )
         return to_result(

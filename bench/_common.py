@@ -25,7 +25,9 @@ RESET_PATH = "/_bench/reset"
 # Magic bytes that twupload's sniffer, imghdr (tweepy) and mimetypes all accept.
 JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
 JPEG_TAIL = b"\xff\xd9"
-PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x04\x00\x00\x00\x03\x00\x08\x02"
+PNG_HEAD = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x04\x00\x00\x00\x03\x00\x08\x02"
+)
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
 _POOL_BYTES = 16 * MIB
@@ -39,9 +41,9 @@ class Creds:
     """
 
     consumer_key: str = "bench-consumer-key"
-    consumer_secret: str = "bench-consumer-secret"  # noqa: S105 - a fake key
-    access_token: str = "1234567890-bench-access-token"  # noqa: S105 - a fake key
-    access_token_secret: str = "bench-access-token-secret"  # noqa: S105 - a fake key
+    consumer_secret: str = "bench-consumer-secret"
+    access_token: str = "1234567890-bench-access-token"
+    access_token_secret: str = "bench-access-token-secret"
 
 
 CREDS = Creds()

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from fakes import FakeTime
-from samples import mp4, png
-
 from twupload import APIError, AsyncMediaClient, ResumeState
 from twupload.testing import Emulator
+
+from fakes import FakeTime
+from samples import mp4, png
 
 
 if TYPE_CHECKING:

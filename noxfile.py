@@ -13,7 +13,7 @@ nox.needs_version = ">=2025.5.1"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
-nox.options.sessions = ["lint", "mypy", "tests", "coverage"]
+nox.options.sessions = ["lint", "mypy", "tests", "coverage", "wheel"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = nox.project.python_versions(PYPROJECT)  # from the classifiers
@@ -95,18 +95,25 @@ def docs(session: nox.Session) -> None:
     )
 
 
-@nox.session(default=False)
+@nox.session
 def wheel(session: nox.Session) -> None:
     """
-    Build the wheel and import it from a clean environment (catches packaging slips).
+    Build the wheel, install it in a clean environment, and run the README's demo from it.
+
+    Runs outside the checkout, so a module or file missing from the wheel shows.
     """
     session.install("build")
     session.run("python", "-m", "build", "--wheel", "--outdir", "dist")
     wheel = max(Path("dist").glob("twupload-*.whl"), key=lambda p: p.stat().st_mtime)
-    session.install("--force-reinstall", str(wheel))
+    session.install("--force-reinstall", f"{wheel.resolve()}[cli]")
+    session.chdir(session.create_tmp())
     session.run(
         "python",
         "-c",
-        "import twupload, twupload.testing, pathlib; "
-        "assert (pathlib.Path(twupload.__file__).parent / 'py.typed').exists()",
+        "import pathlib, twupload, twupload.testing; "
+        "root = pathlib.Path(twupload.__file__).parent; "
+        "assert 'site-packages' in str(root), root; "
+        "assert (root / 'py.typed').exists()",
     )
+    session.run("twupload", "--version")
+    session.run("twupload", "demo")

@@ -103,11 +103,7 @@ class OAuth1Signer:
         )
         params = parse_qsl(raw_query.decode("ascii"), keep_blank_values=True)
         if _is_form(request.headers.get("content-type")):
-            # twupload's own requests carry their form bytes on the stream;
-            # anyone else's in-memory body is in request.content.
-            data = getattr(request.stream, "data", None)
-            body = data if isinstance(data, bytes) else request.content
-            params += parse_qsl(body.decode("ascii"), keep_blank_values=True)
+            params += parse_qsl(request.content.decode("ascii"), keep_blank_values=True)
         request.headers["Authorization"] = self.header(request.method, base_url, params)
 
 

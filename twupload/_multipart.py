@@ -21,7 +21,7 @@ from ._errors import InvalidMediaError
 
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 
 
 def _quote(name: str) -> str:
@@ -35,39 +35,57 @@ def _quote(name: str) -> str:
 
 class StreamedBody(httpx.AsyncByteStream):
     """
-    A request body httpx iterates without wrapping it in a generator of its own.
+    A streamed request body that httpx iterates without a generator of its own.
 
-    httpx iterates its own byte streams through async generators, which
-    httpcore abandons when a write fails; trio then warns as they are garbage
-    collected (encode/httpx#3686), failing test suites that turn warnings into
-    errors. This class-based stream leaves nothing to the collector: `aclose`
-    (called by the transport after every attempt) closes the source's
-    generators at once.
-
-    Attributes:
-        data: The whole body when it was given as bytes (form and JSON
-            bodies, which the OAuth 1.0a signer may need to read), else None.
+    httpx iterates its byte streams through async generators, which httpcore
+    abandons when a write fails; trio then warns as they are garbage collected
+    (encode/httpx#3686), failing test suites that turn warnings into errors.
+    This class-based stream leaves nothing to the collector: `aclose` (called
+    by the transport after every attempt) closes the source's generators.
     """
 
-    def __init__(self, body: AsyncGenerator[bytes, None] | bytes) -> None:
-        self._chunks = None if isinstance(body, bytes) else body
-        self.data = body if isinstance(body, bytes) else None
-        self._pending = self.data
+    def __init__(self, chunks: AsyncGenerator[bytes, None]) -> None:
+        self._chunks = chunks
 
     def __aiter__(self) -> StreamedBody:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._chunks is not None:
-            return await self._chunks.__anext__()
-        pending, self._pending = self._pending, None
-        if not pending:
-            raise StopAsyncIteration
-        return pending
+        return await self._chunks.__anext__()
 
     async def aclose(self) -> None:
-        if self._chunks is not None:
-            await self._chunks.aclose()
+        await self._chunks.aclose()
+
+
+class BytesBody(httpx.ByteStream):
+    """
+    An in-memory request body (form, JSON, empty) whose async iteration makes no generator.
+
+    Being a `httpx.ByteStream`, its bytes are readable as ``request.content``
+    (the OAuth 1.0a signer reads form bodies; other transports send bytes
+    directly), unlike httpx's own async iteration of it (see `StreamedBody`).
+    """
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self._data = data
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _Once(self._data)
+
+
+class _Once:
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data or None
+
+    def __aiter__(self) -> _Once:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data, self._data = self._data, None
+        if data is None:
+            raise StopAsyncIteration
+        return data
 
 
 def progress_reporter(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from .._errors import error_from_response
-from .._multipart import MultipartBody, StreamedBody
+from .._multipart import BytesBody, MultipartBody, StreamedBody
 from .._results import UploadResult
 
 
@@ -149,7 +149,7 @@ def make_request(
     body: AsyncGenerator[bytes, None] | bytes = b"",
 ) -> httpx.Request:
     """
-    Build a request whose body is a `StreamedBody`, with the headers httpx would add.
+    Build a request on twupload's own body streams, with the headers httpx would add.
 
     httpx adds no default headers to a request given ``stream=``, so Host and,
     for in-memory bodies, Content-Length are set here.
@@ -157,9 +157,15 @@ def make_request(
     if params:
         url = url.copy_merge_params(params)
     all_headers = {"Host": url.netloc.decode("ascii"), **(headers or {})}
-    if isinstance(body, bytes) and method != "GET":
+    if not isinstance(body, bytes):
+        return httpx.Request(
+            method, url, headers=all_headers, stream=StreamedBody(body)
+        )
+    if method != "GET":
         all_headers["Content-Length"] = str(len(body))
-    return httpx.Request(method, url, headers=all_headers, stream=StreamedBody(body))
+    request = httpx.Request(method, url, headers=all_headers, stream=BytesBody(body))
+    request.read()  # makes request.content available, as for content=bytes
+    return request
 
 
 def json_request(

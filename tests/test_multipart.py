@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twupload import InvalidMediaError
-from twupload._multipart import MultipartBody, base64_length
+from twupload._multipart import COALESCE, BytesBody, MultipartBody, base64_length
 
 from checks import multipart_fields
 
@@ -110,6 +110,32 @@ async def test_length_mismatch_raises_before_a_wrong_body_is_sent(
     body = MultipartBody([], media_field="media", media_size=declared)
     with pytest.raises(InvalidMediaError, match="size is 10"):
         await _render(body, b"x" * actual, [5], [])
+
+
+async def test_in_memory_bodies_iterate_once_without_generators() -> None:
+    """
+    BytesBody yields its bytes once (nothing for an empty body) from a plain iterator.
+    """
+    iterator = aiter(BytesBody(b"abc"))
+    assert aiter(iterator) is iterator
+    assert [piece async for piece in BytesBody(b"abc")] == [b"abc"]
+    assert [piece async for piece in BytesBody(b"")] == []
+
+
+async def test_small_pieces_are_joined_and_large_ones_pass_through() -> None:
+    """
+    A small body goes out as one piece; large chunks are not copied into a buffer.
+    """
+    small = MultipartBody([("a", "b")], media_field="media", media_size=1000)
+    pieces = [p async for p in small.stream(_chunks(b"x" * 1000, [10, 500]))]
+    assert len(pieces) == 1
+    big_size = 3 * COALESCE
+    big = MultipartBody([], media_field="media", media_size=big_size + 10)
+    data = b"y" * (big_size + 10)
+    pieces = [p async for p in big.stream(_chunks(data, [5, 5 + big_size]))]
+    assert [len(p) for p in pieces][1] == big_size
+    fields = multipart_fields(big.headers["Content-Type"], b"".join(pieces))
+    assert fields["media"] == data
 
 
 async def test_boundaries_differ_per_body() -> None:

@@ -5,11 +5,14 @@ Sources: every accepted kind, ranges, replay, and who closes what.
 from __future__ import annotations
 
 import io
+import os
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
+
+import twupload._source
 
 from twupload import InvalidMediaError
 from twupload._media import SNIFF_BYTES
@@ -103,6 +106,53 @@ async def test_unreadable_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr("builtins.open", refuse)
     with pytest.raises(InvalidMediaError, match="Permission denied"):
         await _opened(tmp_path / "x")
+
+
+async def test_small_files_are_read_whole_and_closed_at_once(tmp_path: Path) -> None:
+    """
+    A file up to READ_SIZE is read in the opening hop and closed before any upload starts.
+    """
+    data = png(pad=100_000)
+    path = tmp_path / "small.png"
+    path.write_bytes(data)
+    source = await _opened(path)
+    assert source._file is None  # type: ignore[attr-defined]
+    assert source.head == data
+    assert await _read(source) == data
+    assert await _read(source, 5, 10) == data[5:15]
+
+
+async def test_a_failing_read_at_open_closes_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    If measuring or reading fails right after opening, the file is closed again.
+    """
+    path = tmp_path / "a.png"
+    path.write_bytes(DATA)
+    opened: list[Any] = []
+    fds: list[int] = []
+    real_open = open
+
+    def spy(name: str, mode: str) -> Any:
+        file = real_open(name, mode)
+        opened.append(file)
+        fds.append(file.fileno())
+        return file
+
+    real_fstat = os.fstat
+
+    def broken(fd: int) -> os.stat_result:
+        if fd in fds:
+            raise OSError("I/O error")
+        return real_fstat(fd)
+
+    monkeypatch.setattr(twupload._source, "open", spy, raising=False)
+    monkeypatch.setattr(os, "fstat", broken)
+    with pytest.raises(OSError, match="I/O error"):
+        await _opened(path)
+    assert opened
+    assert opened[0].closed
 
 
 async def test_file_shrinking_while_uploading_is_caught(tmp_path: Path) -> None:

@@ -364,16 +364,23 @@ class AsyncMediaClient:
         self._check_open()
         items = list(sources)
         results: list[UploadResult | TwUploadError | None] = [None] * len(items)
+        pending = enumerate(items)
 
-        async def one(index: int, source: S) -> None:
+        # A fixed set of workers sharing one iterator, rather than a task per
+        # source: starting thousands of tasks at once stalls the event loop.
+        async def settle(source: S) -> UploadResult | TwUploadError:
             try:
-                results[index] = await self.upload(source, **options)
+                return await self.upload(source, **options)
             except TwUploadError as exc:
-                results[index] = exc
+                return exc
+
+        async def worker() -> None:
+            for index, source in pending:
+                results[index] = await settle(source)
 
         async with anyio.create_task_group() as group:
-            for index, source in enumerate(items):
-                group.start_soon(one, index, source)
+            for _ in range(min(self._max_concurrency, len(items))):
+                group.start_soon(worker)
         return [r for r in results if r is not None]
 
     async def iter_upload(

@@ -28,3 +28,17 @@ def creds() -> OAuth1Credentials:
         access_token="1234-at-SECRET-2",
         access_token_secret="ats-SECRET-3",
     )
+
+
+@pytest.fixture(autouse=True)
+def _httpx_transport_unless_asked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    Keep twupload on httpx's own transport, which respx mocks, unless a test asks for aiohttp's.
+
+    With ``httpx-aiohttp`` installed, twupload would pick it on asyncio, and a
+    respx-mocked request would then really go out.
+    """
+    if request.node.get_closest_marker("aiohttp_transport") is None:
+        monkeypatch.setattr("twupload._http.aiohttp_transport", lambda limits: None)

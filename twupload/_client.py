@@ -13,12 +13,12 @@ from collections.abc import AsyncIterable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import httpx
 
 from ._auth import BearerAuth, OAuth1Auth, OAuth1Signer
 from ._chunked import ChunkedOptions, ChunkedUpload
 from ._credentials import BearerToken, OAuth1Credentials
 from ._errors import APIError, ConfigurationError, InvalidMediaError, TwUploadError
+from ._http import new_http_client
 from ._media import (
     check_alt_text,
     normalize_category,
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
         Mapping,
     )
     from types import TracebackType
+
+    import httpx
 
     from anyio.abc import TaskGroup
 
@@ -124,14 +126,8 @@ class AsyncMediaClient:
             auth = OAuth1Auth(OAuth1Signer(credentials))
 
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            timeout=timeout,
-            # The pool must fit every upload the limiter lets through, or
-            # queued uploads die of PoolTimeout while they wait.
-            limits=httpx.Limits(
-                max_connections=max_concurrency + 2,
-                max_keepalive_connections=max_concurrency + 2,
-            ),
+        self._http = http_client or new_http_client(
+            max_concurrency=max_concurrency, timeout=timeout
         )
         self._max_concurrency = max_concurrency
         policy = RetryPolicy(

@@ -13,6 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import twupload._multipart
+
 from twupload import InvalidMediaError
 from twupload._multipart import COALESCE, BytesBody, MultipartBody, base64_length
 
@@ -136,6 +138,22 @@ async def test_small_pieces_are_joined_and_large_ones_pass_through() -> None:
     assert [len(p) for p in pieces][1] == big_size
     fields = multipart_fields(big.headers["Content-Type"], b"".join(pieces))
     assert fields["media"] == data
+
+
+async def test_coalescing_flushes_whenever_the_buffer_fills(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """
+    With a tiny join limit every piece flushes on its own, trailer included, and nothing is lost.
+    """
+    monkeypatch.setattr(twupload._multipart, "COALESCE", 8)
+    data = bytes(range(200))
+    body = MultipartBody([("k", "v")], media_field="media", media_size=len(data))
+    pieces = [p async for p in body.stream(_chunks(data, [3, 6, 9, 50]))]
+    assert len(pieces) > 4
+    rendered = b"".join(pieces)
+    assert len(rendered) == body.content_length
+    assert multipart_fields(body.headers["Content-Type"], rendered)["media"] == data
 
 
 async def test_boundaries_differ_per_body() -> None:

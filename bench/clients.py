@@ -23,9 +23,10 @@ Baselines, as their users write them:
 
 Contenders:
 
-- ``twupload``: ``AsyncMediaClient`` with its own httpx client.
-- ``twupload+aiohttp-transport``: the same, with ``http_client=httpx.AsyncClient(
-  transport=httpx_aiohttp.AiohttpTransport())`` (only if that package is installed).
+- ``twupload``: ``AsyncMediaClient`` on httpx's own transport (the pure-httpx path,
+  forced with ``http_client=`` even where ``twupload[fast]`` is installed).
+- ``twupload+aiohttp-transport``: ``AsyncMediaClient`` with no ``http_client``, as
+  installed with ``twupload[fast]``: it picks the httpx-aiohttp transport itself.
 """
 
 from __future__ import annotations
@@ -133,7 +134,13 @@ class TwuploadUploader(AsyncUploader):
         self._client: twupload.AsyncMediaClient | None = None
 
     def _http_client(self) -> httpx.AsyncClient | None:
-        return None
+        # httpx's own transport, even where twupload[fast] is installed: this
+        # row measures the pure-httpx path.
+        limits = httpx.Limits(
+            max_connections=self._max_concurrency + 2,
+            max_keepalive_connections=self._max_concurrency + 2,
+        )
+        return httpx.AsyncClient(timeout=TIMEOUT, limits=limits)
 
     async def __aenter__(self) -> TwuploadUploader:  # noqa: PYI034
         self._http = self._http_client()
@@ -198,23 +205,13 @@ def aiohttp_transport_available() -> bool:
 
 class TwuploadAiohttpUploader(TwuploadUploader):
     """
-    twupload over the ``httpx-aiohttp`` transport (same httpx API, aiohttp underneath).
+    twupload as installed with ``twupload[fast]``: it picks the httpx-aiohttp transport itself.
     """
 
     name = "twupload+aiohttp-transport"
 
     def _http_client(self) -> httpx.AsyncClient | None:
-        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - optional
-
-        return httpx.AsyncClient(
-            transport=AiohttpTransport(
-                limits=httpx.Limits(
-                    max_connections=self._max_concurrency + 2,
-                    max_keepalive_connections=self._max_concurrency + 2,
-                )
-            ),
-            timeout=TIMEOUT,
-        )
+        return None
 
 
 # Plain httpx + authlib's signing core

@@ -41,4 +41,4 @@ def _httpx_transport_unless_asked(
     respx-mocked request would then really go out.
     """
     if request.node.get_closest_marker("aiohttp_transport") is None:
-        monkeypatch.setattr("twupload._http.aiohttp_transport", lambda limits: None)
+        monkeypatch.setattr("twupload._http.aiohttp_transport", lambda *_: None)

@@ -15,13 +15,14 @@ from twupload._http import AutoTransport, aiohttp_transport, new_http_client
 pytestmark = [pytest.mark.anyio, pytest.mark.aiohttp_transport]
 
 LIMITS = httpx.Limits(max_connections=3)
+SSL = httpx.create_ssl_context()
 
 
 async def test_aiohttp_transport_on_asyncio_only(anyio_backend: str) -> None:
     """
     With httpx-aiohttp installed, asyncio gets its transport; trio gets none.
     """
-    transport = aiohttp_transport(LIMITS)
+    transport = aiohttp_transport(LIMITS, SSL)
     if anyio_backend == "asyncio":
         assert type(transport).__name__ == "AiohttpTransport"
         assert transport is not None
@@ -37,7 +38,7 @@ async def test_without_the_extra_httpx_is_used(
     Without httpx-aiohttp importable, the automatic transport falls back to httpx's own.
     """
     monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
-    assert aiohttp_transport(LIMITS) is None
+    assert aiohttp_transport(LIMITS, SSL) is None
 
 
 async def test_auto_transport_closes_what_it_opened() -> None:

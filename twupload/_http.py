@@ -11,11 +11,19 @@ without the extra, use httpx's own transport.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 import sniffio
 
 
-def aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
+if TYPE_CHECKING:
+    import ssl
+
+
+def aiohttp_transport(
+    limits: httpx.Limits, ssl_context: ssl.SSLContext
+) -> httpx.AsyncBaseTransport | None:
     """
     The ``httpx-aiohttp`` transport, if it is installed and the loop is asyncio.
     """
@@ -25,7 +33,7 @@ def aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
         from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - optional extra
     except ImportError:
         return None
-    return AiohttpTransport(limits=limits)
+    return AiohttpTransport(limits=limits, verify=ssl_context)
 
 
 class AutoTransport(httpx.AsyncBaseTransport):
@@ -35,13 +43,16 @@ class AutoTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, limits: httpx.Limits) -> None:
         self._limits = limits
+        # Loading the CA bundle takes tens of milliseconds: do it now, not on
+        # the event loop in the middle of the first batch.
+        self._ssl_context = httpx.create_ssl_context()
         self._inner: httpx.AsyncBaseTransport | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._inner is None:
-            self._inner = aiohttp_transport(self._limits) or httpx.AsyncHTTPTransport(
-                limits=self._limits
-            )
+            self._inner = aiohttp_transport(
+                self._limits, self._ssl_context
+            ) or httpx.AsyncHTTPTransport(limits=self._limits, verify=self._ssl_context)
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:

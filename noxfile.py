@@ -13,7 +13,7 @@ nox.needs_version = ">=2025.5.1"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
-nox.options.sessions = ["lint", "mypy", "tests", "coverage", "wheel"]
+nox.options.sessions = ["lint", "mypy", "tests", "coverage", "docs", "wheel"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = nox.project.python_versions(PYPROJECT)  # from the classifiers
@@ -77,7 +77,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "bench", *session.posargs)
 
 
-@nox.session(default=False)
+@nox.session
 def docs(session: nox.Session) -> None:
     """
     Build the documentation with warnings as errors.

@@ -100,7 +100,7 @@ class ProcessingInfo:
     @property
     def is_done(self) -> bool:
         """
-        Whether polling can stop: succeeded, failed, or an error was reported.
+        True once polling can stop (succeeded, failed, or an error was reported).
         """
         return self.state in {"succeeded", "failed"} or self.error is not None
 

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from .._media import UploadPlan
     from .._source import Source
+    from .._transport import Transport
 
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -178,23 +179,38 @@ def json_request(
     return lambda: make_request(method, url, headers=_JSON_HEADERS, body=content)
 
 
-def json_body(response: httpx.Response, *, operation: str) -> Any:
+def parse_result(
+    response: httpx.Response, *, operation: str, unwrap_data: bool = False
+) -> UploadResult:
     """
-    Decode a 2xx JSON body, or raise `APIError` when it is not JSON.
+    Turn a 2xx body into an `UploadResult`, or raise `APIError` when it has no media id.
+
+    Args:
+        unwrap_data: Read v2's ``{"data": {...}}`` wrapper; a body without it
+            (seen from v2's one-shot upload) is read as it is.
     """
     try:
-        return json.loads(response.content)
+        data = json.loads(response.content)
     except ValueError:
         raise error_from_response(response, operation=operation) from None
-
-
-def to_result(data: Any, response: httpx.Response, *, operation: str) -> UploadResult:
-    """
-    Turn a decoded body into an `UploadResult`, or raise `APIError` if it has no media id.
-    """
+    if unwrap_data and isinstance(data, dict) and isinstance(data.get("data"), dict):
+        data = data["data"]
     try:
         return UploadResult.from_payload(
             data, received_at=dt.datetime.now(dt.timezone.utc)
         )
     except (AttributeError, KeyError, TypeError, ValueError):
         raise error_from_response(response, operation=operation) from None
+
+
+async def query_status(
+    transport: Transport, url: httpx.URL, media_id: int, *, unwrap_data: bool = False
+) -> UploadResult:
+    """
+    Send ``GET url?command=STATUS&media_id=...``, the same in v1.1 and v2.
+    """
+    params = {"command": "STATUS", "media_id": str(media_id)}
+    response = await transport.send(
+        "STATUS", lambda: make_request("GET", url, params=params), operation="STATUS"
+    )
+    return parse_result(response, operation="STATUS", unwrap_data=unwrap_data)

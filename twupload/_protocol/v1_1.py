@@ -10,7 +10,13 @@ from urllib.parse import urlencode
 import httpx
 
 from .._auth import FORM_URLENCODED
-from ._base import json_body, json_request, make_request, multipart_request, to_result
+from ._base import (
+    json_request,
+    make_request,
+    multipart_request,
+    parse_result,
+    query_status,
+)
 
 
 if TYPE_CHECKING:
@@ -72,9 +78,7 @@ class V1Protocol:
         response = await self._transport.send(
             "upload", build, operation="upload", replayable=source.replayable
         )
-        return to_result(
-            json_body(response, operation="upload"), response, operation="upload"
-        )
+        return parse_result(response, operation="upload")
 
     async def init(self, plan: UploadPlan, *, owners: Sequence[str]) -> UploadResult:
         fields = [
@@ -86,9 +90,7 @@ class V1Protocol:
         response = await self._transport.send(
             "INIT", self._form(fields), operation="INIT"
         )
-        return to_result(
-            json_body(response, operation="INIT"), response, operation="INIT"
-        )
+        return parse_result(response, operation="INIT")
 
     async def append(
         self,
@@ -124,20 +126,10 @@ class V1Protocol:
         response = await self._transport.send(
             "FINALIZE", self._form(fields), operation="FINALIZE"
         )
-        return to_result(
-            json_body(response, operation="FINALIZE"), response, operation="FINALIZE"
-        )
+        return parse_result(response, operation="FINALIZE")
 
     async def status(self, media_id: int) -> UploadResult:
-        params = {"command": "STATUS", "media_id": str(media_id)}
-        response = await self._transport.send(
-            "STATUS",
-            lambda: make_request("GET", self._upload_url, params=params),
-            operation="STATUS",
-        )
-        return to_result(
-            json_body(response, operation="STATUS"), response, operation="STATUS"
-        )
+        return await query_status(self._transport, self._upload_url, media_id)
 
     async def set_alt_text(self, media_id: int, text: str) -> None:
         payload = {"media_id": str(media_id), "alt_text": {"text": text}}

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._base import json_body, json_request, make_request, multipart_request, to_result
+from ._base import (
+    json_request,
+    make_request,
+    multipart_request,
+    parse_result,
+    query_status,
+)
 
 
 if TYPE_CHECKING:
@@ -26,13 +32,6 @@ if TYPE_CHECKING:
 
 
 _DEFAULT_CATEGORY = {"image": "tweet_image", "gif": "tweet_gif", "video": "tweet_video"}
-
-
-def _data(response: httpx.Response, *, operation: str) -> Any:
-    payload = json_body(response, operation=operation)
-    if isinstance(payload, dict) and isinstance(payload.get("data"), dict):
-        return payload["data"]
-    return payload
 
 
 class V2Protocol:
@@ -89,9 +88,7 @@ class V2Protocol:
         response = await self._transport.send(
             "upload", build, operation="upload", replayable=source.replayable
         )
-        return to_result(
-            _data(response, operation="upload"), response, operation="upload"
-        )
+        return parse_result(response, operation="upload", unwrap_data=True)
 
     async def init(self, plan: UploadPlan, *, owners: Sequence[str]) -> UploadResult:
         payload: dict[str, Any] = {
@@ -106,9 +103,7 @@ class V2Protocol:
             json_request("POST", httpx.URL(f"{self._upload_url}/initialize"), payload),
             operation="initialize",
         )
-        return to_result(
-            _data(response, operation="initialize"), response, operation="initialize"
-        )
+        return parse_result(response, operation="initialize", unwrap_data=True)
 
     async def append(
         self,
@@ -138,19 +133,11 @@ class V2Protocol:
         response = await self._transport.send(
             "FINALIZE", lambda: make_request("POST", url), operation="finalize"
         )
-        return to_result(
-            _data(response, operation="finalize"), response, operation="finalize"
-        )
+        return parse_result(response, operation="finalize", unwrap_data=True)
 
     async def status(self, media_id: int) -> UploadResult:
-        params = {"command": "STATUS", "media_id": str(media_id)}
-        response = await self._transport.send(
-            "STATUS",
-            lambda: make_request("GET", self._upload_url, params=params),
-            operation="STATUS",
-        )
-        return to_result(
-            _data(response, operation="STATUS"), response, operation="STATUS"
+        return await query_status(
+            self._transport, self._upload_url, media_id, unwrap_data=True
         )
 
     async def set_alt_text(self, media_id: int, text: str) -> None:

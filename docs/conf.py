@@ -37,7 +37,7 @@ nitpick_ignore_regex = [
         r"(Callable|Awaitable|Iterable|AsyncIterable|AsyncIterator|Mapping|Sequence)",
     ),
     (r"py:.*", r"(S|SourceT|MediaCategory|RateLimitStore|ProcessingInfo)"),
-    (r"py:.*", r"(RateLimit|TaskGroup|ProcessingMode)"),
+    (r"py:.*", r"(RateLimit|TaskGroup|ProcessingMode|MediaSource|ProgressCallback|IO)"),
     (
         r"py:.*",
         r"(ErrorPair|Self|int \| None|str \| None|Kind|TracebackType|ValueError|Exception)",

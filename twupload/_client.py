@@ -51,10 +51,11 @@ if TYPE_CHECKING:
     from ._media import MediaCategory
     from ._ratelimit import RateLimitStore
     from ._results import ProcessingInfo, RateLimit
+    from ._types import MediaSource, ProgressCallback
 
 
 logger = logging.getLogger("twupload")
-S = TypeVar("S")
+S = TypeVar("S", bound="MediaSource")
 
 DEFAULT_BASE_URLS = {"1.1": "https://upload.twitter.com", "2": "https://api.x.com"}
 _PROTOCOLS: dict[str, Callable[..., MediaProtocol]] = {
@@ -226,7 +227,7 @@ class AsyncMediaClient:
 
     async def upload(
         self,
-        source: object,
+        source: MediaSource,
         *,
         size: int | None = None,
         media_category: str | MediaCategory | None = None,
@@ -235,7 +236,7 @@ class AsyncMediaClient:
         alt_text: str | None = None,
         encoding: str = "binary",
         chunked: bool | None = None,
-        on_progress: Callable[[int, int], object] | None = None,
+        on_progress: ProgressCallback | None = None,
         on_processing: Callable[[ProcessingInfo], object] | None = None,
         resume: ResumeState | None = None,
     ) -> UploadResult:

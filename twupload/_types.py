@@ -1,0 +1,28 @@
+"""
+Type aliases shared by the public signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable
+from typing import IO, TYPE_CHECKING, Union
+
+
+if TYPE_CHECKING:
+    import os
+
+
+MediaSource = Union[
+    str,
+    "os.PathLike[str]",
+    bytes,
+    bytearray,
+    memoryview,
+    IO[bytes],
+    AsyncIterable[bytes],
+]
+"""What `AsyncMediaClient.upload` accepts: a path, bytes-like data, a binary file, or an
+async iterable of bytes (with ``size=``)."""
+
+ProgressCallback = Callable[[int, int], object]
+"""``on_progress(sent_bytes, total_bytes)``."""

@@ -27,6 +27,7 @@ from ._results import (
     UploadResult,
     VideoInfo,
 )
+from ._types import MediaSource, ProgressCallback
 
 
 __all__ = [
@@ -40,9 +41,11 @@ __all__ = [
     "InvalidMediaError",
     "MediaCategory",
     "MediaProcessingError",
+    "MediaSource",
     "OAuth1Credentials",
     "ProcessingError",
     "ProcessingInfo",
+    "ProgressCallback",
     "RateLimit",
     "RateLimitError",
     "ResumeExpiredError",
@@ -56,8 +59,9 @@ __all__ = [
 
 # Public names say twupload.X in reprs and tracebacks, not twupload._errors.X.
 for _name in __all__:
-    globals()[_name].__module__ = "twupload"
-del _name
+    if isinstance(_public := globals()[_name], type):
+        _public.__module__ = "twupload"
+del _name, _public
 
 
 def __getattr__(name: str) -> str:

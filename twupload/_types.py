@@ -4,17 +4,15 @@ Type aliases shared by the public signatures.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import AsyncIterable, Callable
-from typing import IO, TYPE_CHECKING, Union
-
-
-if TYPE_CHECKING:
-    import os
+from typing import IO, Union
 
 
 MediaSource = Union[
     str,
-    "os.PathLike[str]",
+    os.PathLike[str],
     bytes,
     bytearray,
     memoryview,

@@ -7,18 +7,18 @@ from __future__ import annotations
 import os
 
 from collections.abc import AsyncIterable, Callable
-from typing import IO, Union
+from typing import IO
 
 
-MediaSource = Union[
-    str,
-    os.PathLike[str],
-    bytes,
-    bytearray,
-    memoryview,
-    IO[bytes],
-    AsyncIterable[bytes],
-]
+MediaSource = (
+    str
+    | os.PathLike[str]
+    | bytes
+    | bytearray
+    | memoryview
+    | IO[bytes]
+    | AsyncIterable[bytes]
+)
 """What `AsyncMediaClient.upload` accepts: a path, bytes-like data, a binary file, or an
 async iterable of bytes (with ``size=``)."""
 

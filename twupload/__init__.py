@@ -59,7 +59,8 @@ __all__ = [
 
 # Public names say twupload.X in reprs and tracebacks, not twupload._errors.X.
 for _name in __all__:
-    if isinstance(_public := globals()[_name], type):
+    # Classes only: the type aliases belong to typing and collections.abc.
+    if getattr(_public := globals()[_name], "__module__", "").startswith("twupload."):
         _public.__module__ = "twupload"
 del _name, _public
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+import anyio
 import httpx
 import pytest
 
@@ -50,3 +51,20 @@ async def test_auto_transport_closes_what_it_opened() -> None:
     assert isinstance(client._transport, AutoTransport)
     assert client._transport._limits.max_connections == 10
     await client.aclose()
+
+
+async def test_concurrent_first_requests_share_one_transport() -> None:
+    """
+    Two requests racing to pick the transport end up on the same one.
+    """
+    transport = AutoTransport(LIMITS)
+    chosen: list[httpx.AsyncBaseTransport] = []
+
+    async def choose() -> None:
+        chosen.append(await transport._choose())
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(choose)
+        group.start_soon(choose)
+    assert chosen[0] is chosen[1]
+    await transport.aclose()

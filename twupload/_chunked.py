@@ -76,7 +76,7 @@ class ChunkedOptions:
         segment_bytes: Preferred segment size.
         processing_timeout: Longest total wait for processing, seconds.
         sleep: Async sleep (injectable).
-        clock: Monotonic clock for the processing deadline (injectable).
+        clock: The clock the processing deadline is measured on (injectable).
     """
 
     segment_bytes: int

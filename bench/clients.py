@@ -105,6 +105,33 @@ class AsyncUploader:
     async def upload_chunked(
         self, path: Path, segment_bytes: int, media_type: str
     ) -> int:
+        """
+        INIT, APPEND each segment read from the open file, FINALIZE: what users write.
+        """
+        total = path.stat().st_size  # noqa: ASYNC240 - what users write
+        init = await self._form(
+            {
+                "command": "INIT",
+                "total_bytes": str(total),
+                "media_type": media_type,
+                "media_category": "tweet_video",
+            }
+        )
+        media_id = init["media_id_string"]
+        with path.open("rb") as file:
+            for index in range(total // segment_bytes + 1):
+                segment = file.read(segment_bytes)
+                if not segment:
+                    break
+                await self._append(media_id, index, segment)
+                del segment
+        done = await self._form({"command": "FINALIZE", "media_id": media_id})
+        return int(done["size"])
+
+    async def _form(self, form: dict[str, str]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _append(self, media_id: str, index: int, segment: bytes) -> None:
         raise NotImplementedError
 
 
@@ -280,38 +307,18 @@ class HttpxUploader(AsyncUploader):
         response.raise_for_status()
         return int(response.json()["size"])
 
-    async def upload_chunked(
-        self, path: Path, segment_bytes: int, media_type: str
-    ) -> int:
-        total = path.stat().st_size  # noqa: ASYNC240 - what users write
-        init = await self._form(
-            {
-                "command": "INIT",
-                "total_bytes": str(total),
-                "media_type": media_type,
-                "media_category": "tweet_video",
-            }
+    async def _append(self, media_id: str, index: int, segment: bytes) -> None:
+        response = await self.http.post(
+            self.target.upload_url,
+            headers=self._signed(),
+            data={
+                "command": "APPEND",
+                "media_id": media_id,
+                "segment_index": str(index),
+            },
+            files={"media": ("blob", segment, "application/octet-stream")},
         )
-        media_id = init["media_id_string"]
-        with path.open("rb") as file:
-            for index in range(total // segment_bytes + 1):
-                segment = file.read(segment_bytes)
-                if not segment:
-                    break
-                response = await self.http.post(
-                    self.target.upload_url,
-                    headers=self._signed(),
-                    data={
-                        "command": "APPEND",
-                        "media_id": media_id,
-                        "segment_index": str(index),
-                    },
-                    files={"media": ("blob", segment, "application/octet-stream")},
-                )
-                response.raise_for_status()
-                del segment
-        done = await self._form({"command": "FINALIZE", "media_id": media_id})
-        return int(done["size"])
+        response.raise_for_status()
 
 
 # aiohttp + oauthlib
@@ -383,42 +390,19 @@ class AiohttpUploader(AsyncUploader):
                 data = await response.json()
         return int(data["size"])
 
-    async def upload_chunked(
-        self, path: Path, segment_bytes: int, media_type: str
-    ) -> int:
-        total = path.stat().st_size  # noqa: ASYNC240 - what users write
-        init = await self._form(
-            {
-                "command": "INIT",
-                "total_bytes": str(total),
-                "media_type": media_type,
-                "media_category": "tweet_video",
-            }
+    async def _append(self, media_id: str, index: int, segment: bytes) -> None:
+        form = aiohttp.FormData()
+        form.add_field("command", "APPEND")
+        form.add_field("media_id", media_id)
+        form.add_field("segment_index", str(index))
+        form.add_field(
+            "media", segment, filename="blob", content_type="application/octet-stream"
         )
-        media_id = init["media_id_string"]
-        with path.open("rb") as file:
-            for index in range(total // segment_bytes + 1):
-                segment = file.read(segment_bytes)
-                if not segment:
-                    break
-                form = aiohttp.FormData()
-                form.add_field("command", "APPEND")
-                form.add_field("media_id", media_id)
-                form.add_field("segment_index", str(index))
-                form.add_field(
-                    "media",
-                    segment,
-                    filename="blob",
-                    content_type="application/octet-stream",
-                )
-                async with self.session.post(
-                    self.target.upload_url, data=form, headers=self._signed()
-                ) as response:
-                    response.raise_for_status()
-                    await response.read()
-                del segment, form
-        done = await self._form({"command": "FINALIZE", "media_id": media_id})
-        return int(done["size"])
+        async with self.session.post(
+            self.target.upload_url, data=form, headers=self._signed()
+        ) as response:
+            response.raise_for_status()
+            await response.read()
 
 
 # tweepy (sync: requests, on a thread pool for concurrency)

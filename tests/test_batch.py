@@ -16,6 +16,7 @@ import respx
 import twupload._source
 
 from twupload import APIError, AsyncMediaClient, BatchItem, InvalidMediaError
+from twupload._batch import _BatchRun
 
 from samples import png
 
@@ -166,7 +167,7 @@ async def test_iter_upload_is_lazy(server: Server, creds: OAuth1Credentials) -> 
             seen.append(item)
             if len(seen) == 5:
                 break
-        await batch.aclose()  # type: ignore[attr-defined]
+        await batch.aclose()
     assert pulled <= 5 + 3
     assert all(isinstance(item, BatchItem) for item in seen)
 
@@ -258,7 +259,7 @@ async def test_closing_iter_upload_cancels_uploads_in_flight(
         batch = client.iter_upload([png(1), png(2), png(3), png(4)])
         first = await batch.__anext__()
         server.block = True
-        await batch.aclose()  # type: ignore[attr-defined]
+        await batch.aclose()
         for _ in range(10):
             await anyio.lowlevel.checkpoint()
         assert server.in_flight == 0
@@ -280,7 +281,7 @@ async def test_leaving_the_client_cancels_a_forgotten_batch(
         assert server.in_flight >= 1
     assert server.in_flight == 0
     assert first.ok
-    await batch.aclose()  # type: ignore[attr-defined]
+    await batch.aclose()
 
 
 async def test_batch_stops_when_the_consumer_is_gone(
@@ -300,7 +301,8 @@ async def test_batch_stops_when_the_consumer_is_gone(
         send, receive = anyio.create_memory_object_stream[Any]()
         receive.close()
         scope = anyio.CancelScope()
-        await client._run_batch(sources(), {}, send, scope)
+        run = _BatchRun(client.upload, {}, send, scope, workers=1)
+        await run.run(sources())
     assert scope.cancel_called
     assert pulled == [1]
 
@@ -325,7 +327,7 @@ async def test_closing_while_waiting_for_the_next_source(
     async with AsyncMediaClient(creds) as client:
         batch = client.iter_upload(slow_sources())
         first = await batch.__anext__()
-        await batch.aclose()  # type: ignore[attr-defined]
+        await batch.aclose()
         for _ in range(10):
             await anyio.lowlevel.checkpoint()
         assert closed == [True]

@@ -2,6 +2,7 @@
 twupload: fast, streamed, rate-limit-aware async uploads to the X media API.
 """
 
+from ._batch import BatchIterator
 from ._client import AsyncMediaClient
 from ._credentials import BearerToken, OAuth1Credentials
 from ._errors import (
@@ -35,6 +36,7 @@ __all__ = [
     "AsyncMediaClient",
     "AuthenticationError",
     "BatchItem",
+    "BatchIterator",
     "BearerToken",
     "ConfigurationError",
     "ImageInfo",

@@ -4,17 +4,17 @@ AsyncMediaClient: the lifecycle, the options, and the one-upload and batch entry
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import logging
 import time
 
-from collections.abc import AsyncIterable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from . import _batch
 from ._auth import BearerAuth, OAuth1Auth, OAuth1Signer
+from ._batch import BatchIterator
 from ._chunked import ChunkedOptions, ChunkedUpload
 from ._credentials import BearerToken, OAuth1Credentials
 from ._errors import APIError, ConfigurationError, InvalidMediaError, TwUploadError
@@ -28,7 +28,7 @@ from ._media import (
 from ._multipart import progress_reporter
 from ._protocol import MediaProtocol, V1Protocol, V2Protocol
 from ._ratelimit import RateLimiter
-from ._results import BatchItem, ResumeState, UploadResult
+from ._results import ResumeState
 from ._retry import RetryPolicy
 from ._source import make_source
 from ._transport import Transport
@@ -36,9 +36,9 @@ from ._transport import Transport
 
 if TYPE_CHECKING:
     from collections.abc import (
-        AsyncGenerator,
-        AsyncIterator,
+        AsyncIterable,
         Awaitable,
+        Callable,
         Iterable,
         Mapping,
     )
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from ._media import MediaCategory
     from ._ratelimit import RateLimitStore
-    from ._results import ProcessingInfo, RateLimit
+    from ._results import ProcessingInfo, RateLimit, UploadResult
     from ._types import MediaSource, ProgressCallback
 
 
@@ -185,9 +185,17 @@ class AsyncMediaClient:
     ) -> None:
         group, self._task_group = self._task_group, None
         assert group is not None  # noqa: S101 - set by __aenter__
+        # The body's exception must leave `async with` as the same object, and a
+        # task group wraps whatever it is handed in an ExceptionGroup. So the
+        # group gets only a cancellation (to tell an outer cancel from its own);
+        # returning None then lets the body's exception propagate unchanged.
+        cancelled = exc if isinstance(exc, anyio.get_cancelled_exc_class()) else None
         try:
             group.cancel_scope.cancel()
-            await group.__aexit__(exc_type, exc, tb)
+            if cancelled is None:
+                await group.__aexit__(None, None, None)
+            else:
+                await group.__aexit__(exc_type, cancelled, tb)
         finally:
             await self.aclose()
 
@@ -355,117 +363,40 @@ class AsyncMediaClient:
         Upload every source concurrently; one entry per source, in input order.
 
         A failed upload is returned as its exception, and does not stop the
-        others. Cancelling the call cancels every upload in flight. Takes the
-        same keyword options as `upload`.
+        others. Cancelling the call cancels every upload in flight; an exception
+        that is not a `TwUploadError` (from your callback, say) cancels the batch
+        and is raised as it is. Takes the same keyword options as `upload`.
         """
         self._check_open()
-        items = list(sources)
-        results: list[UploadResult | TwUploadError | None] = [None] * len(items)
-        pending = enumerate(items)
+        return await _batch.upload_many(
+            self.upload, sources, options, workers=self._max_concurrency
+        )
 
-        # A fixed set of workers sharing one iterator, rather than a task per
-        # source: starting thousands of tasks at once stalls the event loop.
-        async def settle(source: S) -> UploadResult | TwUploadError:
-            try:
-                return await self.upload(source, **options)
-            except TwUploadError as exc:
-                return exc
-
-        async def worker() -> None:
-            for index, source in pending:
-                results[index] = await settle(source)
-
-        async with anyio.create_task_group() as group:
-            for _ in range(min(self._max_concurrency, len(items))):
-                group.start_soon(worker)
-        return [r for r in results if r is not None]
-
-    async def iter_upload(
+    def iter_upload(
         self, sources: Iterable[S] | AsyncIterable[S], **options: Any
-    ) -> AsyncIterator[BatchItem[S]]:
+    ) -> BatchIterator[S]:
         """
         Yield a `BatchItem` as each upload finishes, consuming *sources* lazily.
 
         At most ``max_concurrency`` sources are open at once. Breaking out of
         the loop (or closing the generator) cancels the uploads still in
-        flight. Needs the client to be entered with ``async with``.
+        flight; leaving ``async with`` cancels them too. An exception that is
+        not a `TwUploadError` (from *sources* or your callback) ends the loop
+        and is raised as it is. Needs the client to be entered with ``async with``.
+        Takes the same keyword options as `upload`.
         """
         self._check_open()
         if self._task_group is None:
             raise RuntimeError(
                 "iter_upload needs `async with AsyncMediaClient(...) as client:`."
             )
-        send, receive = anyio.create_memory_object_stream[
-            "BatchItem[S] | BaseException"
-        ]()
-        scope = anyio.CancelScope()
-        self._task_group.start_soon(self._run_batch, sources, options, send, scope)
-        try:
-            async for item in receive:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            # Cancel first, so no upload finishing now starts another source.
-            scope.cancel()
-            receive.close()
-
-    async def _run_batch(
-        self,
-        sources: Iterable[S] | AsyncIterable[S],
-        options: dict[str, Any],
-        send: anyio.abc.ObjectSendStream[BatchItem[S] | BaseException],
-        scope: anyio.CancelScope,
-    ) -> None:
-        feeder = anyio.Semaphore(self._max_concurrency)
-
-        async def one(index: int, source: S) -> None:
-            try:
-                try:
-                    result = await self.upload(source, **options)
-                except TwUploadError as exc:
-                    item = BatchItem(index, source, None, exc)
-                else:
-                    item = BatchItem(index, source, result, None)
-                await send.send(item)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                scope.cancel()
-            finally:
-                feeder.release()
-
-        async def feed(group: TaskGroup) -> None:
-            async with contextlib.aclosing(_aiterate(sources)) as each:
-                index = 0
-                while True:
-                    # Take a slot before pulling the next source, so at most
-                    # max_concurrency sources are pulled but not yet yielded.
-                    await feeder.acquire()
-                    # anyio may grant the slot as cancellation arrives; do not
-                    # pull another source for a batch being torn down.
-                    if scope.cancel_called:
-                        return
-                    try:
-                        source = await anext(each)
-                    except StopAsyncIteration:
-                        return
-                    group.start_soon(one, index, source)
-                    index += 1
-
-        with scope:
-            async with send, anyio.create_task_group() as group:
-                try:
-                    await feed(group)
-                except Exception as exc:  # noqa: BLE001 - handed to the consumer
-                    await send.send(exc)
-
-
-async def _aiterate(sources: Iterable[S] | AsyncIterable[S]) -> AsyncGenerator[S, None]:
-    if isinstance(sources, AsyncIterable):
-        async for item in sources:
-            yield item
-    else:
-        for item in sources:
-            yield item
+        return BatchIterator(
+            self.upload,
+            sources,
+            options,
+            workers=self._max_concurrency,
+            background=self._task_group,
+        )
 
 
 def _media_id(value: int | str) -> int:

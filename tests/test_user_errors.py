@@ -115,7 +115,7 @@ async def test_the_same_exception_object_leaves_the_block(
     The caller's own exception comes out unchanged: same object, no group, no new context.
     """
     mine = KeyError("mine")
-    with pytest.raises(KeyError) as info:
+    with pytest.raises(KeyError) as info:  # noqa: PT012
         async with _client(emu, fake) as client:
             await client.upload(png())
             raise mine
@@ -131,7 +131,7 @@ async def test_a_user_exception_with_a_batch_running_in_the_background(
     """
     mine = LookupError("stop here")
     emu.set_latency(0.05)
-    with pytest.raises(LookupError) as info:
+    with pytest.raises(LookupError) as info:  # noqa: PT012
         async with _client(emu, fake, max_concurrency=2) as client:
             batch = client.iter_upload([png(i) for i in range(1, 9)])
             await batch.__anext__()
@@ -302,7 +302,7 @@ async def test_iter_upload_errors_are_caught_outside(
         yield png(1)
         raise listing
 
-    with pytest.raises(OSError, match="listing failed") as info:
+    with pytest.raises(OSError, match="listing failed") as info:  # noqa: PT012
         async with _client(emu, fake) as client:
             async for _ in client.iter_upload(sources()):
                 pass
@@ -313,7 +313,7 @@ async def test_iter_upload_errors_are_caught_outside(
     def on_progress(sent: int, total: int) -> NoReturn:
         raise mine
 
-    with pytest.raises(KeyError) as key_info:
+    with pytest.raises(KeyError) as key_info:  # noqa: PT012
         async with _client(emu, fake) as client:
             async for _ in client.iter_upload([png(2)], on_progress=on_progress):
                 pass
@@ -330,7 +330,7 @@ async def test_iter_upload_failed_items_stay_items(
         items = [
             item
             async for item in client.iter_upload(
-                [png(1), b"", png(3)], media_category="tweet_image"
+                [png(1), b"", png(3)], alt_text="A test card"
             )
         ]
     by_index = sorted(items, key=lambda item: item.index)
@@ -338,8 +338,9 @@ async def test_iter_upload_failed_items_stay_items(
     assert isinstance(by_index[1].error, InvalidMediaError)
     assert by_index[0].ok
     assert by_index[2].ok
-    stored = {r.category for r in emu.media.values()}
-    assert stored == {"tweet_image"}  # the options reached every upload
+    stored = {r.alt_text for r in emu.media.values()}
+    assert stored == {"A test card"}  # the options reached every upload
+    assert len(emu.media) == 2
 
 
 async def test_breaking_out_of_iter_upload_then_raising(
@@ -349,7 +350,7 @@ async def test_breaking_out_of_iter_upload_then_raising(
     Breaking out of the loop and then failing still gives the caller their own exception.
     """
     mine = RuntimeError("after the loop")
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(RuntimeError) as info:  # noqa: PT012
         async with _client(emu, fake, max_concurrency=2) as client:
             async for _ in client.iter_upload([png(i) for i in range(1, 9)]):
                 break

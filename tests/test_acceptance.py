@@ -154,9 +154,12 @@ async def test_interrupted_video_resumes_with_only_the_missing_segments(
     emu.fail_next(status=503, command="APPEND")
     emu.set_processing("succeed", steps=2, check_after_secs=1)
     emu.reset_stats()
-    async with _client(emu, fake, max_retries=0, segment_bytes=1024 * 1024) as client:
-        with pytest.raises(APIError) as info:
+    with pytest.raises(APIError) as info:
+        async with _client(
+            emu, fake, max_retries=0, segment_bytes=1024 * 1024
+        ) as client:
             await client.upload(data, media_category="tweet_video")
+    assert info.value.status_code == 503
     state = info.value.resume
     assert state is not None
     assert state.acknowledged == ()

@@ -5,6 +5,7 @@ Batches: order, isolation of failures, lazy consumption, bounded concurrency, ca
 from __future__ import annotations
 
 import itertools
+import json
 
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +16,16 @@ import respx
 
 import twupload._source
 
-from twupload import APIError, AsyncMediaClient, BatchItem, InvalidMediaError
+from twupload import (
+    APIError,
+    AsyncMediaClient,
+    BatchItem,
+    InvalidMediaError,
+    UploadResult,
+)
 from twupload._batch import _BatchRun
 
+from checks import multipart_fields
 from samples import png
 
 
@@ -31,6 +39,14 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 UPLOAD = "https://upload.twitter.com/1.1/media/upload.json"
+METADATA = "https://upload.twitter.com/1.1/media/metadata/create.json"
+
+
+def _width(body: bytes) -> int:
+    """
+    The width of the PNG in an upload's body: which source the request carries.
+    """
+    return int.from_bytes(body[body.index(b"IHDR") + 4 :][:4], "big")
 
 
 class Server:
@@ -57,8 +73,7 @@ class Server:
                 await self.release.wait()
             for _ in range(2):
                 await anyio.lowlevel.checkpoint()
-            body = request.content
-            width = int.from_bytes(body[body.index(b"IHDR") + 4 :][:4], "big")
+            width = _width(request.content)
             if width == 999:
                 return httpx.Response(
                     400, json={"errors": [{"code": 324, "message": "bad"}]}
@@ -201,14 +216,18 @@ async def test_iter_upload_reraises_a_failing_source_iterator(
     An exception from the caller's iterable reaches the consumer.
     """
 
+    listing = OSError("listing failed")
+
     def broken() -> Iterator[bytes]:
         yield png(1)
-        raise OSError("listing failed")
+        raise listing
 
-    async with AsyncMediaClient(creds) as client:
-        with pytest.raises(OSError, match="listing failed"):
+    with pytest.raises(OSError, match="listing failed") as info:  # noqa: PT012
+        async with AsyncMediaClient(creds) as client:
             async for _ in client.iter_upload(broken()):
                 pass
+    assert info.value is listing
+    assert server.calls == 1
 
 
 async def test_iter_upload_needs_async_with(creds: OAuth1Credentials) -> None:
@@ -332,3 +351,183 @@ async def test_closing_while_waiting_for_the_next_source(
             await anyio.lowlevel.checkpoint()
         assert closed == [True]
     assert first.ok
+
+
+class Recorder:
+    """
+    A respx handler keeping every upload's multipart fields and every alt text sent.
+    """
+
+    def __init__(self) -> None:
+        self.uploads: list[dict[str, bytes]] = []
+        self.alt_texts: dict[str, Any] = {}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/metadata/create.json"):
+            body = json.loads(request.content)
+            self.alt_texts[body["media_id"]] = body["alt_text"]
+            return httpx.Response(200)
+        fields = multipart_fields(request.headers["content-type"], request.content)
+        self.uploads.append(fields)
+        width = _width(fields["media"])
+        return httpx.Response(
+            200, json={"media_id": width, "media_id_string": str(width)}
+        )
+
+
+@pytest.mark.parametrize("entry", ["iter_upload", "upload_many"])
+async def test_batch_options_reach_every_upload(
+    creds: OAuth1Credentials, entry: str
+) -> None:
+    """
+    The keyword options of a batch are sent with every one of its uploads.
+    """
+    recorder = Recorder()
+    sources = [png(width, pad=100 * width) for width in (1, 2, 3)]
+    totals: set[int] = set()
+    options: dict[str, Any] = {
+        "media_category": "dm_image",
+        "additional_owners": [12, "34"],
+        "alt_text": "A test card",
+        "on_progress": lambda sent, total: totals.add(total),
+    }
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(UPLOAD).mock(side_effect=recorder)
+        mock.post(METADATA).mock(side_effect=recorder)
+        async with AsyncMediaClient(creds, max_concurrency=2) as client:
+            if entry == "iter_upload":
+                async for _ in client.iter_upload(sources, **options):
+                    pass
+            else:
+                await client.upload_many(sources, **options)
+    assert sorted(fields["media"] for fields in recorder.uploads) == sorted(sources)
+    for fields in recorder.uploads:
+        assert fields["media_category"] == b"dm_image"
+        assert fields["additional_owners"] == b"12,34"
+    assert recorder.alt_texts == {
+        str(width): {"text": "A test card"} for width in (1, 2, 3)
+    }
+    assert totals == {len(source) for source in sources}
+
+
+class Gates:
+    """
+    A respx handler holding each upload (named by its PNG width) until the test opens its gate.
+
+    The first request is the rate-limit probe and goes out alone; the others
+    arrive once it has been answered.
+    """
+
+    def __init__(self, expected: int) -> None:
+        self.arrivals: list[int] = []
+        self.first = anyio.Event()
+        self.everyone = anyio.Event()
+        self._expected = expected
+        self._gates: dict[int, anyio.Event] = {}
+
+    def open(self, width: int) -> None:
+        self._gates.setdefault(width, anyio.Event()).set()
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        width = _width(request.content)
+        self.arrivals.append(width)
+        self.first.set()
+        if len(self.arrivals) == self._expected:
+            self.everyone.set()
+        await self._gates.setdefault(width, anyio.Event()).wait()
+        return httpx.Response(
+            200, json={"media_id": width, "media_id_string": str(width)}
+        )
+
+    async def release(self, answered: list[anyio.Event]) -> list[int]:
+        """
+        Answer the probe, then the others from the last source to the first.
+
+        Each gate opens only once the previous upload has been seen to finish
+        (``answered[k]`` is set by the test when the k-th upload finishes), so
+        the finishing order is exactly the returned one.
+        """
+        await self.first.wait()
+        probe = self.arrivals[0]
+        await self._release(probe, answered[0])
+        await self.everyone.wait()
+        rest = sorted(set(self.arrivals) - {probe}, reverse=True)
+        for k, width in enumerate(rest, start=1):
+            await self._release(width, answered[k])
+        return [probe, *rest]
+
+    async def _release(self, width: int, answered: anyio.Event) -> None:
+        self.open(width)
+        await answered.wait()
+
+
+WIDTHS = (1, 2, 3, 4, 5)
+
+
+async def test_iter_upload_items_carry_their_input_index_when_finishing_out_of_order(
+    creds: OAuth1Credentials,
+) -> None:
+    """
+    Uploads finishing in another order than the input still yield their source's position.
+    """
+    sources = [png(width) for width in WIDTHS]
+    gates = Gates(expected=len(sources))
+    answered = [anyio.Event() for _ in sources]
+    items: list[BatchItem[bytes]] = []
+    order: list[int] = []
+
+    async def release() -> None:
+        order.extend(await gates.release(answered))
+
+    with respx.mock(assert_all_called=False) as mock, anyio.fail_after(10):
+        mock.post(UPLOAD).mock(side_effect=gates)
+        async with (
+            AsyncMediaClient(creds, max_concurrency=len(sources)) as client,
+            anyio.create_task_group() as group,
+        ):
+            group.start_soon(release)
+            async for item in client.iter_upload(sources):
+                items.append(item)
+                answered[len(items) - 1].set()
+
+    assert order != sorted(order)  # they did finish out of order
+    assert [item.index for item in items] == [WIDTHS.index(w) for w in order]
+    assert all(item.source is sources[item.index] for item in items)
+    # The service numbered each media by the PNG it received: the result is that source's.
+    assert [item.result.media_id for item in items if item.result] == order
+
+
+async def test_upload_many_returns_input_order_when_finishing_out_of_order(
+    creds: OAuth1Credentials,
+) -> None:
+    """
+    upload_many's list follows the input, not the order in which the uploads finished.
+    """
+    sources = [png(width) for width in WIDTHS]
+    gates = Gates(expected=len(sources))
+    answered = [anyio.Event() for _ in sources]
+    finished: list[int] = []
+    order: list[int] = []
+    results: list[UploadResult | Exception] = []
+
+    class Observed(AsyncMediaClient):
+        async def upload(self, source: Any, **options: Any) -> UploadResult:
+            result = await super().upload(source, **options)
+            finished.append(result.media_id)
+            answered[len(finished) - 1].set()
+            return result
+
+    async def release() -> None:
+        order.extend(await gates.release(answered))
+
+    with respx.mock(assert_all_called=False) as mock, anyio.fail_after(10):
+        mock.post(UPLOAD).mock(side_effect=gates)
+        async with (
+            Observed(creds, max_concurrency=len(sources)) as client,
+            anyio.create_task_group() as group,
+        ):
+            group.start_soon(release)
+            results.extend(await client.upload_many(sources))
+
+    assert finished == order != sorted(order)  # they did finish out of order
+    assert [getattr(r, "media_id", None) for r in results] == list(WIDTHS)

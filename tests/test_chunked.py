@@ -233,8 +233,8 @@ async def test_processing_failures_end_promptly(
     """
     server = ChunkedServer(statuses=statuses)
     router.route(url__startswith=UPLOAD).mock(side_effect=server)
-    async with _client(creds, FakeTime(NOW)) as client:
-        with pytest.raises(MediaProcessingError, match=match) as info:
+    with pytest.raises(MediaProcessingError, match=match) as info:
+        async with _client(creds, FakeTime(NOW)) as client:
             await client.upload(mp4())
     assert server.status_calls == 1
     assert info.value.media_id == MEDIA_ID
@@ -252,10 +252,8 @@ async def test_never_ending_pending_times_out_at_the_deadline(
     server = ChunkedServer(statuses=[{"state": "pending"}])
     router.route(url__startswith=UPLOAD).mock(side_effect=server)
     time = FakeTime(NOW)
-    async with _client(creds, time, processing_timeout=30) as client:
-        with pytest.raises(
-            UploadTimeoutError, match="still pending after 30 s"
-        ) as info:
+    with pytest.raises(UploadTimeoutError, match="still pending after 30 s") as info:
+        async with _client(creds, time, processing_timeout=30) as client:
             await client.upload(mp4())
     assert info.value.media_id == MEDIA_ID
     assert time.now - NOW == pytest.approx(30)
@@ -277,11 +275,12 @@ async def test_failed_append_carries_resume_and_resuming_sends_only_the_rest(
     server.fail_append[2] = httpx.Response(503)
     router.route(url__startswith=UPLOAD).mock(side_effect=server)
     time = FakeTime(NOW)
-    async with _client(
-        creds, time, max_retries=1, segment_bytes=2 * 1024 * 1024
-    ) as client:
-        with pytest.raises(APIError, match="APPEND segment 2") as info:
+    with pytest.raises(APIError, match="APPEND segment 2") as info:
+        async with _client(
+            creds, time, max_retries=1, segment_bytes=2 * 1024 * 1024
+        ) as client:
             await client.upload(data)
+    assert info.value.status_code == 503
     state = info.value.resume
     assert state is not None
     assert state.acknowledged == (0, 1)
@@ -303,38 +302,53 @@ async def test_failed_append_carries_resume_and_resuming_sends_only_the_rest(
     assert result.media_id == MEDIA_ID
 
 
+DATA = mp4()
+EXPIRED = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("given", "error", "match"),
+    [
+        (
+            (
+                DATA,
+                ResumeState(MEDIA_ID, "1.1", 1024, (), len(DATA), EXPIRED, "video/mp4"),
+            ),
+            ResumeExpiredError,
+            "expired",
+        ),
+        (
+            (
+                DATA + b"x",
+                ResumeState(MEDIA_ID, "1.1", 4 << 20, (), len(DATA), None, "video/mp4"),
+            ),
+            InvalidMediaError,
+            "same source",
+        ),
+        (
+            (DATA, ResumeState(MEDIA_ID, "2", 1024, (), len(DATA), None, "video/mp4")),
+            InvalidMediaError,
+            "API 2",
+        ),
+    ],
+    ids=["expired", "other-size", "other-api"],
+)
 async def test_resume_refusals(
-    router: respx.MockRouter, creds: OAuth1Credentials
+    router: respx.MockRouter,
+    creds: OAuth1Credentials,
+    given: tuple[bytes, ResumeState],
+    error: type[Exception],
+    match: str,
 ) -> None:
     """
     Expired state, a different size, or another API version are refused before any request.
     """
     route = router.route()
-    data = mp4()
-    base = ResumeState(
-        MEDIA_ID, "1.1", 4 * 1024 * 1024, (), len(data), None, "video/mp4"
-    )
-    expired = ResumeState(
-        MEDIA_ID,
-        "1.1",
-        1024,
-        (),
-        len(data),
-        dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc),
-        "video/mp4",
-    )
-    async with _client(creds, FakeTime(NOW)) as client:
-        with pytest.raises(ResumeExpiredError, match="expired"):
-            await client.upload(data, resume=expired)
-        with pytest.raises(InvalidMediaError, match="same source"):
-            await client.upload(data + b"x", resume=base)
-        with pytest.raises(InvalidMediaError, match="API 2"):
-            await client.upload(
-                data,
-                resume=ResumeState(
-                    MEDIA_ID, "2", 1024, (), len(data), None, "video/mp4"
-                ),
-            )
+    source, state = given
+    with pytest.raises(error, match=match) as info:
+        async with _client(creds, FakeTime(NOW)) as client:
+            await client.upload(source, resume=state)
+    assert type(info.value) is error
     assert not route.called
 
 
@@ -347,9 +361,11 @@ async def test_init_failure_has_no_resume(
     router.route(url__startswith=UPLOAD).respond(
         400, json={"errors": [{"code": 324, "message": "bad"}]}
     )
-    async with _client(creds, FakeTime(NOW)) as client:
-        with pytest.raises(APIError) as info:
+    with pytest.raises(APIError) as info:
+        async with _client(creds, FakeTime(NOW)) as client:
             await client.upload(mp4())
+    assert info.value.status_code == 400
+    assert info.value.errors == ((324, "bad"),)
     assert info.value.resume is None
 
 

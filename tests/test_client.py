@@ -4,6 +4,7 @@ AsyncMediaClient end to end against respx: what it sends, what it returns, what 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import types
 
@@ -22,9 +23,11 @@ from twupload import (
     ConfigurationError,
     InvalidMediaError,
     RateLimit,
+    RateLimitError,
 )
 
 from checks import multipart_fields, oauthlib_verifies
+from fakes import FakeTime
 from samples import SECRETS, gif, mp4, png
 
 
@@ -166,8 +169,8 @@ async def test_bad_input_is_refused_before_any_request(
     Invalid input raises InvalidMediaError and nothing reaches the network.
     """
     route = mock.route()
-    async with AsyncMediaClient(creds) as client:
-        with pytest.raises(InvalidMediaError, match=match):
+    with pytest.raises(InvalidMediaError, match=match):
+        async with AsyncMediaClient(creds) as client:
             await client.upload(source, **options)
     assert not route.called
 
@@ -197,19 +200,24 @@ async def test_alt_text_failure_says_the_media_was_uploaded(
     """
     If alt text fails after the upload, the error names the uploaded media id.
     """
-    mock.post(UPLOAD).respond(200, json=IMAGE_BODY)
-    mock.post(METADATA).respond(400, json={"errors": [{"code": 38, "message": "x"}]})
-    async with AsyncMediaClient(creds) as client:
-        with pytest.raises(APIError, match="710511363345354753 was uploaded") as info:
+    upload = mock.post(UPLOAD).respond(200, json=IMAGE_BODY)
+    meta = mock.post(METADATA).respond(
+        400, json={"errors": [{"code": 38, "message": "x"}]}
+    )
+    with pytest.raises(APIError, match="710511363345354753 was uploaded") as info:
+        async with AsyncMediaClient(creds) as client:
             await client.upload(png(), alt_text="A cat")
+    assert type(info.value) is APIError
+    assert info.value.status_code == 400
     assert info.value.errors == ((38, "x"),)
+    assert (upload.call_count, meta.call_count) == (1, 1)
 
 
 async def test_status_and_set_alt_text(
     mock: respx.MockRouter, creds: OAuth1Credentials
 ) -> None:
     """
-    status() sends a signed STATUS query; set_alt_text() validates before sending.
+    status() sends a signed STATUS query; set_alt_text() sends the text to metadata/create.
     """
     status = mock.get(UPLOAD).respond(
         200,
@@ -223,34 +231,92 @@ async def test_status_and_set_alt_text(
     async with AsyncMediaClient(creds) as client:
         result = await client.status("5")
         await client.set_alt_text(5, "hello")
-        with pytest.raises(InvalidMediaError, match="at most 1000"):
-            await client.set_alt_text(5, "x" * 1001)
-        with pytest.raises(InvalidMediaError, match="numeric id"):
-            await client.status("five")
     request = status.calls.last.request
     assert dict(request.url.params) == {"command": "STATUS", "media_id": "5"}
     assert oauthlib_verifies(request, creds)
     assert result.processing is not None
     assert result.processing.progress_percent == 50
     assert meta.call_count == 1
+    assert json.loads(meta.calls.last.request.content) == {
+        "media_id": "5",
+        "alt_text": {"text": "hello"},
+    }
 
 
-async def test_unreadable_success_body_is_an_api_error(
+@pytest.mark.parametrize(
+    ("method", "args", "match"),
+    [
+        ("set_alt_text", (5, "x" * 1001), "at most 1000"),
+        ("set_alt_text", ("five", "hello"), "numeric id"),
+        ("status", ("five",), "numeric id"),
+        ("status", (True,), "numeric id"),
+    ],
+)
+async def test_status_and_set_alt_text_refuse_bad_input(
+    mock: respx.MockRouter,
+    creds: OAuth1Credentials,
+    method: str,
+    args: tuple[Any, ...],
+    match: str,
+) -> None:
+    """
+    A bad media id or alt text raises InvalidMediaError outside the block, before any request.
+    """
+    route = mock.route()
+    with pytest.raises(InvalidMediaError, match=match):
+        async with AsyncMediaClient(creds) as client:
+            await getattr(client, method)(*args)
+    assert not route.called
+
+
+async def test_the_client_stays_usable_after_an_error(
     mock: respx.MockRouter, creds: OAuth1Credentials
+) -> None:
+    """
+    Inside the block on purpose: after a refused call and a failed upload, the same client works.
+    """
+    route = mock.post(UPLOAD).mock(
+        side_effect=[
+            httpx.Response(200, text="<html>"),
+            httpx.Response(200, json=IMAGE_BODY),
+        ]
+    )
+    meta = mock.post(METADATA).respond(200)
+    data = png()
+    async with AsyncMediaClient(creds) as client:
+        with pytest.raises(InvalidMediaError):
+            await client.set_alt_text(5, "x" * 1001)
+        with pytest.raises(APIError):
+            await client.upload(png(3))
+        await client.upload(data)
+        await client.set_alt_text(5, "hello")
+    assert route.call_count == 2
+    request = route.calls.last.request
+    assert (
+        multipart_fields(request.headers["content-type"], request.content)["media"]
+        == data
+    )
+    assert meta.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"text": "<html>"}, {"json": {"x": 1}}],
+    ids=["not-json", "no-media-id"],
+)
+async def test_unreadable_success_body_is_an_api_error(
+    mock: respx.MockRouter, creds: OAuth1Credentials, body: dict[str, Any]
 ) -> None:
     """
     A 200 that is not JSON, or JSON without a media id, raises APIError.
     """
-    mock.post(UPLOAD).mock(
-        side_effect=[
-            httpx.Response(200, text="<html>"),
-            httpx.Response(200, json={"x": 1}),
-        ]
-    )
-    async with AsyncMediaClient(creds) as client:
-        for _ in range(2):
-            with pytest.raises(APIError, match="cannot understand"):
-                await client.upload(png())
+    route = mock.post(UPLOAD).respond(200, **body)
+    with pytest.raises(APIError, match="cannot understand") as info:
+        async with AsyncMediaClient(creds) as client:
+            await client.upload(png())
+    assert type(info.value) is APIError
+    assert info.value.status_code == 200
+    assert route.call_count == 1  # a 2xx is never retried
 
 
 async def test_lifecycle(creds: OAuth1Credentials) -> None:
@@ -258,10 +324,15 @@ async def test_lifecycle(creds: OAuth1Credentials) -> None:
     Re-entry and use after close raise RuntimeError; an owned httpx client is closed.
     """
     client = AsyncMediaClient(creds)
-    async with client:
-        with pytest.raises(RuntimeError, match="entered once"):
-            await client.__aenter__()
-        assert "state=opened" in repr(client)
+    shown = []
+    with pytest.raises(RuntimeError, match="entered once"):  # noqa: PT012
+        async with client:
+            shown.append(repr(client))
+            async with client:
+                shown.append("re-entered")
+    assert len(shown) == 1  # the second `async with` never ran its body
+    assert "state=opened" in shown[0]
+    assert "state=closed" in repr(client)
     assert client._http.is_closed
     with pytest.raises(RuntimeError, match="closed"):
         await client.upload(png())
@@ -330,11 +401,152 @@ async def test_secrets_never_in_repr_errors_or_logs(
     """
     caplog.set_level("DEBUG", logger="twupload")
     mock.post(UPLOAD).respond(401, json={"errors": [{"code": 32, "message": "no"}]})
-    async with AsyncMediaClient(creds) as client:
-        with pytest.raises(APIError) as info:
+    shown = []
+    with pytest.raises(APIError) as info:  # noqa: PT012
+        async with AsyncMediaClient(creds) as client:
+            shown.append(repr(client))
             await client.upload(png())
-        text = repr(client) + str(info.value) + repr(info.value) + caplog.text
+    text = "".join(shown) + repr(client) + str(info.value) + repr(info.value)
+    text += caplog.text
+    assert info.value.status_code == 401
     assert "HTTP 401" in caplog.text
     for secret in SECRETS:
         assert secret not in text
     assert "OAuth oauth_" not in text
+
+
+def _limits(*, remaining: int, reset: int) -> dict[str, str]:
+    return {
+        "x-rate-limit-limit": "415",
+        "x-rate-limit-remaining": str(remaining),
+        "x-rate-limit-reset": str(reset),
+    }
+
+
+class _Answers:
+    """
+    A respx handler giving the responses in turn and noting the fake time each request arrived.
+    """
+
+    def __init__(self, time: FakeTime, *responses: httpx.Response) -> None:
+        self._time = time
+        self._responses = list(responses)
+        self.sent_at: list[float] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.sent_at.append(self._time.now)
+        return self._responses.pop(0)
+
+
+def _timed_client(
+    creds: OAuth1Credentials, time: FakeTime, max_rate_limit_wait: float
+) -> AsyncMediaClient:
+    return AsyncMediaClient(
+        creds,
+        clock=time.clock,
+        sleep=time.sleep,
+        max_rate_limit_wait=max_rate_limit_wait,
+    )
+
+
+async def test_a_429_resetting_beyond_max_rate_limit_wait_raises_without_waiting(
+    mock: respx.MockRouter, creds: OAuth1Credentials
+) -> None:
+    """
+    A 429 whose reset is 600 s away, with max_rate_limit_wait=60: RateLimitError at once.
+
+    The default (900 s) would wait and retry; nothing is slept and nothing resent.
+    """
+    time = FakeTime()
+    reset = int(time.now) + 600
+    answers = _Answers(
+        time,
+        httpx.Response(
+            429,
+            json={"errors": [{"code": 88, "message": "Rate limit exceeded"}]},
+            headers=_limits(remaining=0, reset=reset),
+        ),
+        httpx.Response(200, json=IMAGE_BODY),
+    )
+    mock.post(UPLOAD).mock(side_effect=answers)
+    with pytest.raises(RateLimitError) as info:
+        async with _timed_client(creds, time, max_rate_limit_wait=60) as client:
+            await client.upload(png())
+    assert time.sleeps == []
+    assert len(answers.sent_at) == 1
+    assert info.value.status_code == 429
+    assert info.value.reset_at == dt.datetime.fromtimestamp(reset, dt.timezone.utc)
+
+
+async def test_a_429_resetting_within_max_rate_limit_wait_is_waited_out(
+    mock: respx.MockRouter, creds: OAuth1Credentials
+) -> None:
+    """
+    A 429 whose reset is 1200 s away, with max_rate_limit_wait=2000: one wait, then success.
+
+    The default (900 s) would raise instead.
+    """
+    time = FakeTime()
+    reset = int(time.now) + 1200
+    answers = _Answers(
+        time,
+        httpx.Response(429, headers=_limits(remaining=0, reset=reset)),
+        httpx.Response(200, json=IMAGE_BODY),
+    )
+    mock.post(UPLOAD).mock(side_effect=answers)
+    async with _timed_client(creds, time, max_rate_limit_wait=2000) as client:
+        await client.upload(png())
+    assert len(time.sleeps) == 1
+    assert 1200 <= time.sleeps[0] <= 2000
+    assert len(answers.sent_at) == 2
+    assert answers.sent_at[1] >= reset  # the retry went out after the reset
+
+
+async def test_an_exhausted_window_beyond_max_rate_limit_wait_raises_before_sending(
+    mock: respx.MockRouter, creds: OAuth1Credentials
+) -> None:
+    """
+    After a 200 saying none remain until 600 s from now, the next upload raises, unsent.
+
+    With max_rate_limit_wait=60 the pacing refuses to wait: no sleep, no second request.
+    """
+    time = FakeTime()
+    reset = int(time.now) + 600
+    answers = _Answers(
+        time,
+        httpx.Response(200, json=IMAGE_BODY, headers=_limits(remaining=0, reset=reset)),
+        httpx.Response(200, json=IMAGE_BODY),
+    )
+    mock.post(UPLOAD).mock(side_effect=answers)
+    with pytest.raises(RateLimitError) as info:  # noqa: PT012
+        async with _timed_client(creds, time, max_rate_limit_wait=60) as client:
+            await client.upload(png())
+            await client.upload(png(3))
+    assert time.sleeps == []
+    assert len(answers.sent_at) == 1
+    assert info.value.reset_at == dt.datetime.fromtimestamp(reset, dt.timezone.utc)
+
+
+async def test_an_exhausted_window_within_max_rate_limit_wait_is_waited_for(
+    mock: respx.MockRouter, creds: OAuth1Credentials
+) -> None:
+    """
+    The same exhausted window 1200 s from its reset, with max_rate_limit_wait=2000, is waited for.
+
+    The default (900 s) would raise instead.
+    """
+    time = FakeTime()
+    reset = int(time.now) + 1200
+    answers = _Answers(
+        time,
+        httpx.Response(200, json=IMAGE_BODY, headers=_limits(remaining=0, reset=reset)),
+        httpx.Response(200, json=IMAGE_BODY),
+    )
+    mock.post(UPLOAD).mock(side_effect=answers)
+    async with _timed_client(creds, time, max_rate_limit_wait=2000) as client:
+        await client.upload(png())
+        await client.upload(png(3))
+    assert len(time.sleeps) == 1
+    assert 1200 <= time.sleeps[0] <= 2000
+    assert len(answers.sent_at) == 2
+    assert answers.sent_at[1] >= reset

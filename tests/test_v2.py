@@ -12,7 +12,12 @@ import httpx
 import pytest
 import respx
 
-from twupload import APIError, AsyncMediaClient, BearerToken, InvalidMediaError
+from twupload import (
+    AsyncMediaClient,
+    AuthenticationError,
+    BearerToken,
+    InvalidMediaError,
+)
 
 from checks import multipart_fields, oauthlib_verifies
 from fakes import FakeTime
@@ -167,15 +172,15 @@ async def test_v2_refuses_base64_before_sending(mock: respx.MockRouter) -> None:
     encoding="base64" is a v1.1 option and is refused for v2 before any request.
     """
     route = mock.route()
-    async with AsyncMediaClient(BearerToken("t"), api="2") as client:
-        with pytest.raises(InvalidMediaError, match=r"v1\.1 option"):
+    with pytest.raises(InvalidMediaError, match=r"v1\.1 option"):
+        async with AsyncMediaClient(BearerToken("t"), api="2") as client:
             await client.upload(png(), encoding="base64")
     assert not route.called
 
 
 async def test_v2_error_body_maps_to_api_error(mock: respx.MockRouter) -> None:
     """
-    A v2 problem document becomes an APIError with its detail.
+    A v2 403 problem document becomes an AuthenticationError (an APIError) with its detail.
     """
     mock.post(f"{API}/upload").mock(
         return_value=httpx.Response(
@@ -188,7 +193,8 @@ async def test_v2_error_body_maps_to_api_error(mock: respx.MockRouter) -> None:
             },
         )
     )
-    async with AsyncMediaClient(BearerToken("t"), api="2") as client:
-        with pytest.raises(APIError, match="Not permitted") as info:
+    with pytest.raises(AuthenticationError, match="Not permitted") as info:
+        async with AsyncMediaClient(BearerToken("t"), api="2") as client:
             await client.upload(png())
-    assert type(info.value).__name__ == "AuthenticationError"
+    assert type(info.value) is AuthenticationError
+    assert info.value.status_code == 403

@@ -203,11 +203,11 @@ async def test_animated_gif_goes_chunked_with_alt_text(
                     "error": {
                         "code": 1,
                         "name": "InvalidMedia",
-                        "message": "Unsupported video",
+                        "message": "Unsupported video.",
                     },
                 }
             ],
-            r"\[1\] InvalidMedia: Unsupported video",
+            r"\[1\] InvalidMedia: Unsupported video\. Check the file",
         ),
         (
             [
@@ -241,6 +241,7 @@ async def test_processing_failures_end_promptly(
     assert info.value.resume is not None
     if statuses[0].get("error"):
         assert info.value.code == statuses[0]["error"]["code"]
+    assert ".." not in str(info.value)
 
 
 async def test_never_ending_pending_times_out_at_the_deadline(

@@ -302,7 +302,8 @@ async def test_simple_upload_stores_the_bytes_and_measures_the_image(
 
     record = emu.get_media(result.media_id)
     assert result.size == len(data) == record.size
-    assert result.media_key is None
+    assert result.media_key == f"3_{result.media_id}"
+    assert record.category == "tweet_image"
     assert result.image is not None
     assert (result.image.image_type, result.image.w, result.image.h) == (
         "image/png",

@@ -20,6 +20,7 @@ from ._errors import (
     MediaProcessingError,
     ResumeExpiredError,
     UploadTimeoutError,
+    end_sentence,
 )
 from ._multipart import progress_reporter
 from ._protocol import Segment
@@ -191,9 +192,11 @@ class ChunkedUpload:
             if info.error is not None or info.state == "failed":
                 error = info.error
                 raise MediaProcessingError(
-                    f"Processing of media {result.media_id} failed"
-                    f"{f': [{error.code}] {error.name}: {error.message}' if error else ''}. "
-                    "Check the file plays locally and meets the service's limits "
+                    end_sentence(
+                        f"Processing of media {result.media_id} failed"
+                        f"{f': [{error.code}] {error.name}: {error.message}' if error else ''}"
+                    )
+                    + " Check the file plays locally and meets the service's limits "
                     "(codec, duration, dimensions).",
                     code=error.code if error else None,
                     name=error.name if error else None,

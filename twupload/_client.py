@@ -256,7 +256,8 @@ class AsyncMediaClient:
                 current position and left open), or an async iterable of bytes
                 with *size*.
             size: Total bytes; needed for async iterables and unseekable files.
-            media_category: A `MediaCategory` or its string; inferred for GIFs and video.
+            media_category: A `MediaCategory` or its string; inferred when omitted
+                (``tweet_image``, ``tweet_gif`` or ``tweet_video``).
             media_type: MIME type; sniffed from the bytes when omitted.
             additional_owners: Up to 100 numeric user ids who may also use the media.
             alt_text: Up to 1000 characters, set once the upload succeeds.

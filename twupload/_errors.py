@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._results import RateLimit
@@ -205,14 +206,70 @@ _ADVICE = {
     413: "The media is larger than the service accepts for its category.",
     429: "The rate limit is exhausted; wait for reset_at or lower the request rate.",
 }
+# What changes when the request carried an OAuth 2.0 bearer token (API v2 only).
+_BEARER_ADVICE = {
+    401: "Check the OAuth 2.0 token: it may be expired or revoked, or lack scopes "
+    "such as media.write.",
+    403: "The OAuth 2.0 token lacks access to media upload: it needs the media.write "
+    "scope, and the app needs access to the v2 media endpoints.",
+}
+# A simple upload or INIT names no media id yet: a 404 can only mean a wrong URL.
+_NO_MEDIA_ID_404 = (
+    "Check base_url: it must be the service's root, such as "
+    'https://upload.twitter.com (api="1.1") or https://api.x.com (api="2").'
+)
 _CODE_ADVICE = {
-    32: _ADVICE[401],
     88: _ADVICE[429],
     324: "The media category does not fit this media or this endpoint "
     "(tweet_* for posts, dm_* for direct messages).",
     325: "The media id is unknown or expired; upload the media again.",
     453: "The app's access level does not include this endpoint.",
 }
+_V1_453 = (
+    'The app\'s access level does not include v1.1 media upload; use api="2" '
+    "(the X API v2 media endpoints)."
+)
+#: The ``operation`` names (from the protocol modules) of requests that carry no
+#: media id: the simple upload and the start of a chunked one.
+OPERATIONS_WITHOUT_MEDIA_ID = frozenset({"upload", "INIT", "initialize"})
+_SEE_ERRORS = "See the errors attribute for the service's reasons."
+_SENTENCE_ENDS = (".", "!", "?", "…")
+
+
+def end_sentence(text: str) -> str:
+    """
+    End *text* with a full stop unless it already ends a sentence.
+
+    For quoting the service's messages, which mostly end with one already,
+    without writing ``"..".``
+    """
+    text = text.rstrip()
+    return text if text.endswith(_SENTENCE_ENDS) else f"{text}."
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """
+    What the mapper needs to know about the request that failed.
+
+    Read from the request the response carries: the scheme word of its
+    ``Authorization`` header (never the credentials) and its URL path.
+    """
+
+    bearer: bool = False
+    v1: bool = False
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> _Sent:
+        try:
+            request = response.request
+        except RuntimeError:  # a response built by hand, with no request
+            return cls()
+        scheme = request.headers.get("authorization", "").split(" ", 1)[0]
+        return cls(
+            bearer=scheme.lower() == "bearer",
+            v1="/1.1/" in request.url.path,
+        )
 
 
 def request_id_of(headers: httpx.Headers) -> str | None:
@@ -257,15 +314,43 @@ def _error_pairs(payload: Any) -> list[ErrorPair]:
     return pairs
 
 
-def _advice(status_code: int, pairs: Sequence[ErrorPair]) -> str:
+def _reasons(pairs: Sequence[ErrorPair]) -> str:
+    """
+    The service's reasons as one sentence, ``[code] text; [code] text.``, or "".
+    """
+    texts = [
+        f"[{code}] {text}" if code is not None else text
+        for code, text in pairs
+        if code is not None or text.strip()
+    ]
+    if not texts:
+        return ""
+    # "a.; b." reads badly: only the last reason keeps (or gets) its full stop.
+    heads = [text.rstrip().removesuffix(".") for text in texts[:-1]]
+    return end_sentence("; ".join([*heads, texts[-1]]))
+
+
+def _advice(
+    status_code: int, pairs: Sequence[ErrorPair], *, sent: _Sent, operation: str
+) -> str | None:
+    """
+    What to do about the failure, fitted to the request; None when nothing specific.
+    """
+    codes = {code for code, _ in pairs}
+    if 32 in codes:  # noqa: PLR2004 - "Could not authenticate you."
+        status_code = 401
+    elif 453 in codes and sent.v1:  # noqa: PLR2004
+        return _V1_453
     for code, _ in pairs:
         if code in _CODE_ADVICE:
             return _CODE_ADVICE[code]
     if status_code >= 500:  # noqa: PLR2004
         return "The service failed; try again later."
-    return _ADVICE.get(
-        status_code, "See the errors attribute for the service's reasons."
-    )
+    if sent.bearer and status_code in _BEARER_ADVICE:
+        return _BEARER_ADVICE[status_code]
+    if status_code == 404 and operation in OPERATIONS_WITHOUT_MEDIA_ID:  # noqa: PLR2004
+        return _NO_MEDIA_ID_404
+    return _ADVICE.get(status_code)
 
 
 def error_from_response(response: httpx.Response, *, operation: str) -> APIError:
@@ -279,18 +364,24 @@ def error_from_response(response: httpx.Response, *, operation: str) -> APIError
     payload = parse_payload(response)
     pairs = _error_pairs(payload)
     status = response.status_code
-    reasons = "; ".join(
-        f"[{code}] {text}" if code is not None else text for code, text in pairs
-    )
-    if 200 <= status < 300:  # noqa: PLR2004
+    sent = _Sent.of(response)
+    reasons = _reasons(pairs)
+    advice = _advice(status, pairs, sent=sent, operation=operation)
+    if not 200 <= status < 300:  # noqa: PLR2004
         message = (
-            f"{operation}: HTTP {status} with a body twupload cannot understand. "
-            "Check base_url points at the media upload service."
+            f"{operation} failed with HTTP {status}"
+            f"{': ' + reasons if reasons else '.'} {advice or _SEE_ERRORS}"
+        )
+    elif reasons and isinstance(payload, dict):
+        # A 2xx that carries the service's errors instead of a media.
+        message = (
+            f"{operation} failed: HTTP {status} came with errors and no media: "
+            f"{reasons}{' ' + advice if advice else ''}"
         )
     else:
         message = (
-            f"{operation} failed with HTTP {status}"
-            f"{': ' + reasons if reasons else ''}. {_advice(status, pairs)}"
+            f"{operation}: HTTP {status} with a body twupload cannot understand. "
+            "Check base_url points at the media upload service."
         )
     common: dict[str, Any] = {
         "status_code": status,

@@ -52,6 +52,15 @@ _KIND_OF_CATEGORY: dict[str, Kind] = {
     "subtitles": "subtitles",
 }
 
+# The category sent when the caller gives none. v1.1 answers with a media_key
+# only when the request named a category, and v2 requires one, so twupload
+# always sends one.
+DEFAULT_CATEGORY: dict[Kind, str] = {
+    "image": "tweet_image",
+    "gif": "tweet_gif",
+    "video": "tweet_video",
+}
+
 MB = 1024 * 1024
 # The one table of size limits, by API version and kind of media. Sources: the
 # v1.1 media upload reference (images 5 MB, GIF 15 MB, video 512 MB) and the v2
@@ -237,14 +246,15 @@ class UploadPlan:
 
     Attributes:
         media_type: MIME type to declare.
-        media_category: Category to send, None for none.
+        media_category: Category to send: the caller's, else the one
+            `DEFAULT_CATEGORY` gives for the kind.
         chunked: Whether to use INIT/APPEND/FINALIZE.
         kind: What the service will treat the media as.
         total_bytes: Size of the source.
     """
 
     media_type: str
-    media_category: str | None
+    media_category: str
     chunked: bool
     kind: Kind
     total_bytes: int
@@ -309,8 +319,6 @@ def plan_upload(  # noqa: C901, PLR0912
                     f"the media is {what}. Use a matching category or omit it."
                 )
             kind = "gif"
-        if media_category is None and kind in {"gif", "video"}:
-            media_category = "tweet_gif" if kind == "gif" else "tweet_video"
 
     if kind == "image" and total_bytes > LIMITS[(api, "image")]:
         raise InvalidMediaError(
@@ -344,7 +352,7 @@ def plan_upload(  # noqa: C901, PLR0912
         )
     return UploadPlan(
         media_type=final_type,
-        media_category=media_category,
+        media_category=media_category or DEFAULT_CATEGORY[kind],
         chunked=use_chunked,
         kind=kind,
         total_bytes=total_bytes,

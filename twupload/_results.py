@@ -132,7 +132,8 @@ class UploadResult:
     Attributes:
         media_id: Numeric id; pass *media_id_string* to JSON consumers.
         media_id_string: The same id as a string (safe from float rounding).
-        media_key: Key such as ``"3_1234"``; sent when a category was given.
+        media_key: Key such as ``"3_1234"``; v1.1 sends it only when the upload named a
+            category, which twupload always does.
         size: Bytes the service stored.
         expires_after_secs: Lifetime the service granted, counted from *received_at*.
         received_at: When the response arrived, timezone-aware UTC.

@@ -141,9 +141,8 @@ class V1Protocol:
 
 
 def _common_fields(plan: UploadPlan, owners: Sequence[str]) -> list[tuple[str, str]]:
-    fields = []
-    if plan.media_category:
-        fields.append(("media_category", plan.media_category))
+    # Always a category: without one, v1.1 answers with no media_key.
+    fields = [("media_category", plan.media_category)]
     if owners:
         fields.append(("additional_owners", ",".join(owners)))
     return fields

@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from ._base import Segment
 
 
-_DEFAULT_CATEGORY = {"image": "tweet_image", "gif": "tweet_gif", "video": "tweet_video"}
-
-
 class V2Protocol:
     """
     One-shot upload, initialize/append/finalize, STATUS and metadata over API v2.
@@ -72,9 +69,7 @@ class V2Protocol:
         base64: bool,  # noqa: ARG002 - refused earlier for v2: it takes raw bytes only
         on_progress: Callable[[int], None] | None,
     ) -> UploadResult:
-        fields = [
-            ("media_category", plan.media_category or _DEFAULT_CATEGORY[plan.kind])
-        ]
+        fields = [("media_category", plan.media_category)]
         if owners:
             fields.append(("additional_owners", ",".join(owners)))
         build = multipart_request(
@@ -94,7 +89,7 @@ class V2Protocol:
         payload: dict[str, Any] = {
             "total_bytes": plan.total_bytes,
             "media_type": plan.media_type,
-            "media_category": plan.media_category or _DEFAULT_CATEGORY[plan.kind],
+            "media_category": plan.media_category,
         }
         if owners:
             payload["additional_owners"] = list(owners)

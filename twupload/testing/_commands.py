@@ -157,18 +157,22 @@ def _mismatch(media: str, what: str) -> Reply:
     return error(400, 324, f"Invalid media: {media} does not fit {what}.")
 
 
-def media_info(
-    state: EmulatorState, media: Media, *, with_key: bool = True
-) -> dict[str, Any]:
+def _key_of(media: Media) -> dict[str, str]:
+    """
+    ``{"media_key": ...}`` when the upload named a category, else nothing (as v1.1).
+    """
+    return {} if media.category is None else {"media_key": media.media_key}
+
+
+def media_info(state: EmulatorState, media: Media) -> dict[str, Any]:
     """
     The media object the service describes a media with, as of now.
     """
     info: dict[str, Any] = {
         "media_id": media.media_id,
         "media_id_string": str(media.media_id),
+        **_key_of(media),
     }
-    if with_key:
-        info["media_key"] = media.media_key
     info["size"] = media.size
     info["expires_after_secs"] = state.expires_after(media)
     if media.finalized and media.kind != "subtitles":
@@ -245,7 +249,7 @@ def simple_upload(  # noqa: PLR0911 - one return per refusal
         finalized=True,
     )
     state.media[media.media_id] = media
-    return Reply(200, media_info(state, media, with_key=category is not None))
+    return Reply(200, media_info(state, media))
 
 
 def init(state: EmulatorState, params: Mapping[str, str]) -> Reply:  # noqa: PLR0911 - one return per refusal
@@ -295,7 +299,7 @@ def init(state: EmulatorState, params: Mapping[str, str]) -> Reply:  # noqa: PLR
             "media_id": media.media_id,
             "media_id_string": str(media.media_id),
             "expires_after_secs": state.expires_after(media),
-            "media_key": media.media_key,
+            **_key_of(media),
         },
     )
 

@@ -31,6 +31,14 @@ def creds() -> OAuth1Credentials:
 
 
 @pytest.fixture(autouse=True)
+def _no_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    A TWUPLOAD_BASE_URL in the developer's shell must not redirect the tests' clients.
+    """
+    monkeypatch.delenv("TWUPLOAD_BASE_URL", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _httpx_transport_unless_asked(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -408,3 +408,34 @@ async def test_an_outer_cancel_is_not_swallowed(emu: Emulator, fake: FakeTime) -
     assert outer.cancelled_caught
     assert not reached
     assert client._http.is_closed
+
+
+async def test_twupload_base_url_points_unchanged_code_at_the_emulator(
+    emu: Emulator, fake: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    With TWUPLOAD_BASE_URL set, a client built without base_url= talks to that URL.
+    """
+    monkeypatch.setenv("TWUPLOAD_BASE_URL", emu.url)
+    async with AsyncMediaClient(emu.credentials) as client:
+        result = await client.upload(png(5))
+    assert emu.get_media(result.media_id).width == 5
+
+
+async def test_an_explicit_base_url_beats_the_environment(
+    emu: Emulator, fake: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    base_url= wins over TWUPLOAD_BASE_URL, and a bad variable is named in the error.
+    """
+    monkeypatch.setenv("TWUPLOAD_BASE_URL", f"http://127.0.0.1:{_closed_port()}")
+    async with AsyncMediaClient(emu.credentials, base_url=emu.url) as client:
+        await client.upload(png(6))
+    assert emu.stats.requests == 1
+
+    monkeypatch.setenv("TWUPLOAD_BASE_URL", "127.0.0.1:8765")
+    with pytest.raises(twupload.ConfigurationError, match="TWUPLOAD_BASE_URL"):
+        AsyncMediaClient(emu.credentials)
+    with pytest.raises(twupload.ConfigurationError) as info:
+        AsyncMediaClient(emu.credentials, base_url="ftp://x")
+    assert "TWUPLOAD_BASE_URL" not in str(info.value)

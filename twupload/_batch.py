@@ -76,14 +76,24 @@ async def upload_many(
 
 class BatchIterator(Generic[S]):
     """
-    The async iterator `AsyncMediaClient.iter_upload` returns.
+    The uploads of one `AsyncMediaClient.iter_upload` call, as they finish.
 
-    A class rather than an async generator: the uploads run in the client's
-    background group (a generator may be suspended, resumed from another task
-    or never closed, and a task group must be left by the task that entered
-    it), and an abandoned generator warns on trio when it is collected. This
-    one stops its batch when it is closed, exhausted, fails, or is dropped.
+    Iterate it with ``async for`` to get a `BatchItem` per source. Use it as an
+    async context manager (or call `aclose`) to cancel the uploads still in
+    flight as soon as you leave the loop early::
+
+        async with client.iter_upload(paths) as batch:
+            async for item in batch:
+                ...
+
+    An exception that is not a `TwUploadError` (from your sources or callback)
+    ends the loop and is raised as it is.
     """
+
+    # A class rather than an async generator: the uploads run in the client's
+    # background group (a task group must be left by the task that entered it,
+    # and a generator may be resumed from any task or never closed), and an
+    # abandoned async generator warns on trio when it is collected.
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import time
 
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("twupload")
 S = TypeVar("S", bound="MediaSource")
 
+#: Read when ``base_url=`` is not given, so a program can be pointed at the emulator.
+BASE_URL_ENV_VAR = "TWUPLOAD_BASE_URL"
 DEFAULT_BASE_URLS = {"1.1": "https://upload.twitter.com", "2": "https://api.x.com"}
 _PROTOCOLS: dict[str, Callable[..., MediaProtocol]] = {
     "1.1": V1Protocol,
@@ -79,8 +82,10 @@ class AsyncMediaClient:
 
     Args:
         credentials: `OAuth1Credentials`, or a `BearerToken` for ``api="2"``.
-        base_url: Scheme and host of the service (the emulator's URL in tests);
-            default ``https://upload.twitter.com`` for v1.1, ``https://api.x.com`` for v2.
+        base_url: Scheme and host of the service (the emulator's URL in tests).
+            When omitted: the ``TWUPLOAD_BASE_URL`` environment variable if set (so
+            the same program runs against the emulator unchanged), else
+            ``https://upload.twitter.com`` for v1.1, ``https://api.x.com`` for v2.
         api: ``"1.1"`` or ``"2"``.
         max_concurrency: Uploads in flight at once, across every call on this client.
         timeout: Per request, in seconds, or an `httpx.Timeout`.
@@ -112,11 +117,13 @@ class AsyncMediaClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
-        base_url = base_url or DEFAULT_BASE_URLS.get(api, "")
+        env_base_url = os.environ.get(BASE_URL_ENV_VAR)
+        base_url = base_url or env_base_url or DEFAULT_BASE_URLS.get(api, "")
         _check_settings(
             credentials,
             api=api,
             base_url=base_url,
+            from_env=base_url == env_base_url,
             max_concurrency=max_concurrency,
             max_retries=max_retries,
             segment_bytes=segment_bytes,
@@ -413,6 +420,7 @@ def _check_settings(
     *,
     api: str,
     base_url: str,
+    from_env: bool,
     max_concurrency: int,
     max_retries: int,
     segment_bytes: int,
@@ -430,7 +438,12 @@ def _check_settings(
         )
     if not base_url.startswith(("http://", "https://")):
         raise ConfigurationError(
-            f"base_url must start with http:// or https://, not {base_url!r}."
+            f"base_url must start with http:// or https://, not {base_url!r}"
+            + (
+                f" (from the {BASE_URL_ENV_VAR} environment variable)."
+                if from_env
+                else "."
+            )
         )
     if (
         isinstance(max_concurrency, bool)

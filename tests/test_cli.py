@@ -10,8 +10,10 @@ import importlib.metadata
 import io
 import itertools
 import json
+import os
 import re
 import runpy
+import select
 import shlex
 import signal
 import socket
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     import respx
+
+    from twupload.testing import Emulator
 
 
 UPLOAD_URL = "https://upload.twitter.com/1.1/media/upload.json"
@@ -110,6 +114,35 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "250")
 
 
+def emulator_secrets(emulator: Emulator) -> tuple[str, ...]:
+    """
+    The emulator's consumer secret, access token and token secret.
+    """
+    credentials = emulator.credentials
+    return (
+        credentials.consumer_secret,
+        credentials.access_token,
+        credentials.access_token_secret,
+    )
+
+
+@pytest.fixture
+def emulator_env(
+    twupload_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> Emulator:
+    """
+    A running emulator whose credentials are in the environment, as a user sets them.
+    """
+    credentials = twupload_emulator.credentials
+    values = (credentials.consumer_key, *emulator_secrets(twupload_emulator))
+    for name, value in zip(OAuth1Credentials.ENV_VARS, values, strict=True):
+        monkeypatch.setenv(name, value)
+    # The upload command honours proxy settings; none can reach 127.0.0.1.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    return twupload_emulator
+
+
 def json_lines(text: str) -> list[dict[str, Any]]:
     """
     Parse one JSON object per line.
@@ -158,7 +191,6 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "complaint"),
     [
-        ([], "required: COMMAND"),
         (["upload"], "required: PATH"),
         (["upload", "--concurrency", "0", "a.png"], "must be a whole number >= 1"),
         (["upload", "--concurrency", "many", "a.png"], "must be a whole number >= 1"),
@@ -212,28 +244,72 @@ def test_bad_base_url_exit_2(
     assert "base_url must start with http" in capsys.readouterr().err
 
 
-def test_missing_path_exit_2(
-    credentials_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_no_arguments_print_a_short_usage(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """
-    A PATH that does not exist stops the run before any upload, exit 2.
+    ``twupload`` alone exits 2 with a short usage that points at the demo and --help.
     """
-    assert main(["upload", str(tmp_path / "nope.png")]) == 2
-    assert "nope.png" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["twupload"])
+    assert main() == 2
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == cli.SHORT_USAGE * 2
+    lines = cli.SHORT_USAGE.splitlines()
+    assert lines[0] == "usage: twupload COMMAND [OPTIONS]"
+    assert any(line.startswith("  twupload demo ") for line in lines)
+    assert "`twupload --help`" in cli.SHORT_USAGE
+    assert max(map(len, lines)) <= 80
+    # The how-to shows it verbatim.
+    how_to = Path(__file__).parents[1] / "docs" / "how-to" / "command-line.md"
+    assert f"$ twupload\n{cli.SHORT_USAGE}```" in how_to.read_text(encoding="utf-8")
 
 
-def test_directory_without_media_exit_2(
-    credentials_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_missing_path_fails_alone(
+    service: respx.MockRouter, images: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """
-    A directory with no media files is a usage error that lists what was looked for.
+    A PATH that does not exist is reported as failed, the others upload, exit 1.
     """
-    (tmp_path / "notes.txt").write_text("hello")
-    (tmp_path / ".hidden.png").write_bytes(tiny_png())
-    assert main(["upload", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert "No media files in directory" in err
-    assert ".png" in err
+    missing = images[0].with_name("nope.png")
+
+    assert main(["upload", "--concurrency", "1", str(missing), *map(str, images)]) == 1
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"FAILED {missing}: Cannot read {str(missing)!r}: ")
+    assert lines[0].endswith(". Check the path.")
+    assert [line.split(":")[0] for line in lines if line.startswith("uploaded ")] == [
+        f"uploaded {image}" for image in images
+    ]
+    assert not any(line.startswith(f"uploading {missing}") for line in lines)
+    assert lines[-1].startswith("3 uploaded, 1 failed (")
+    assert service.routes["upload"].call_count == 3
+
+
+def test_directory_without_media_fails_alone(
+    service: respx.MockRouter,
+    tmp_path: Path,
+    images: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    A directory with no media files fails, saying what was looked for; the rest upload.
+    """
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("hello")
+    (empty / ".hidden.png").write_bytes(tiny_png())
+
+    assert main(["upload", str(empty), str(images[0])]) == 1
+
+    out = capsys.readouterr().out
+    assert (
+        f"FAILED {empty}: No media files in directory {str(empty)!r} (looked for "
+        ".gif, .jpeg, .jpg, .m4v, .mov, .mp4, .png, .webp; hidden files are skipped)."
+    ) in out.splitlines()
+    assert f"uploaded {images[0]}: media_id {FIRST_ID}" in out
+    assert service.routes["upload"].call_count == 1
 
 
 def test_collect_jobs_reads_directories(tmp_path: Path) -> None:
@@ -265,6 +341,27 @@ def test_collect_jobs_for_subtitles(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(tiny_png())
     jobs = _batch.collect_jobs([str(tmp_path)], subtitles=True)
     assert [job.path.name for job in jobs] == ["en.srt"]
+
+
+def test_collect_jobs_keeps_unreadable_paths_as_failed(tmp_path: Path) -> None:
+    """
+    Missing paths and empty directories become jobs that already failed, in place.
+    """
+    (tmp_path / "a.png").write_bytes(tiny_png())
+    (tmp_path / "empty").mkdir()
+    paths = [tmp_path / "gone.png", tmp_path / "a.png", tmp_path / "empty"]
+
+    jobs = _batch.collect_jobs(map(str, paths))
+
+    assert [(job.index, job.label) for job in jobs] == list(enumerate(map(str, paths)))
+    assert [type(job.error) for job in jobs] == [
+        InvalidMediaError,
+        type(None),
+        InvalidMediaError,
+    ]
+    assert str(jobs[0].error).startswith(f"Cannot read {str(paths[0])!r}: ")
+    assert str(jobs[2].error).startswith("No media files in directory")
+    assert [job.size for job in jobs] == [0, paths[1].stat().st_size, 0]
 
 
 # Uploads
@@ -323,6 +420,95 @@ def test_json_reports_the_failed_file(
     assert records[str(images[1])]["ok"] is True
     assert "1 of 3 files failed" in captured.err
     assert service.routes["upload"].call_count == 2
+
+
+def test_json_goes_on_after_a_missing_file(
+    service: respx.MockRouter, images: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    --json prints a record for a missing file too, uploads the rest, and exits 1.
+    """
+    missing = images[0].with_name("missing.png")
+
+    assert main(["upload", "--json", str(missing), str(images[0])]) == 1
+
+    captured = capsys.readouterr()
+    first, second = json_lines(captured.out)
+    assert set(first) == {"path", "ok", "error", "error_type"}
+    assert first["path"] == str(missing)
+    assert first["ok"] is False
+    assert first["error_type"] == "InvalidMediaError"
+    assert str(first["error"]).startswith(f"Cannot read {str(missing)!r}: ")
+    assert second["path"] == str(images[0])
+    assert second["media_id"] == str(FIRST_ID)
+    assert captured.err == (
+        'twupload: 1 of 2 files failed; each has "ok": false and an "error" saying '
+        "what to do.\n"
+    )
+    assert not any(secret in captured.out + captured.err for secret in SECRETS[1:])
+    assert service.routes["upload"].call_count == 1
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs a socket file")
+def test_json_reports_a_file_that_cannot_be_opened(
+    service: respx.MockRouter,
+    images: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    An OSError the library lets through (a socket file) fails that file alone.
+    """
+    monkeypatch.chdir(images[0].parent)  # a short path: socket paths are limited
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind("s.sock")
+        assert main(["upload", "--json", "s.sock", str(images[0])]) == 1
+
+    records = {record["path"]: record for record in json_lines(capsys.readouterr().out)}
+    failed = records["s.sock"]
+    assert failed["ok"] is False
+    assert failed["error_type"] == "OSError"
+    assert "s.sock" in str(failed["error"])
+    assert records[str(images[0])]["ok"] is True
+
+
+def test_upload_to_the_emulator(
+    emulator_env: Emulator,
+    images: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    Against the emulator, --json has one record per path, failed ones included.
+    """
+    missing = tmp_path / "missing.png"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = ["upload", "--json", "--category", "tweet_image"]
+    paths = [str(missing), str(images[0]), str(empty), str(images[1])]
+
+    assert main([*argv, "--base-url", emulator_env.url, *paths]) == 1
+
+    captured = capsys.readouterr()
+    records = {record["path"]: record for record in json_lines(captured.out)}
+    assert sorted(records) == sorted(paths)
+    for path in (missing, empty):
+        assert records[str(path)]["ok"] is False
+        assert records[str(path)]["error_type"] == "InvalidMediaError"
+    uploaded = [records[str(image)] for image in images[:2]]
+    assert [record["ok"] for record in uploaded] == [True, True]
+    assert sorted(int(record["media_id"]) for record in uploaded) == sorted(
+        emulator_env.media
+    )
+    for record in uploaded:
+        media = emulator_env.get_media(record["media_id"])
+        assert record["media_key"] == media.media_key
+        assert record["size"] == media.size
+    assert "2 of 4 files failed" in captured.err
+    assert not any(
+        secret in captured.out + captured.err
+        for secret in emulator_secrets(emulator_env)
+    )
 
 
 def test_plain_lines_when_not_a_terminal(
@@ -442,14 +628,16 @@ def test_terminal_gets_the_live_display(
     """
     notes = images[0].with_name("notes.txt")
     notes.write_text("not an image")
+    missing = images[0].with_name("missing.png")
 
-    assert main(["upload", str(images[0]), str(notes)]) == 1
+    assert main(["upload", str(missing), str(images[0]), str(notes)]) == 1
 
     out = capsys.readouterr().out
     assert f"✓ {images[0]}: media_id {FIRST_ID}" in out
     assert f"✗ {notes}: Unsupported media" in " ".join(out.split())
-    assert "2/2 files 1 failed" in out
-    assert "1 uploaded, 1 failed" in out
+    assert f"✗ {missing}: Cannot read {str(missing)!r}: " in " ".join(out.split())
+    assert "3/3 files 2 failed" in out
+    assert "1 uploaded, 2 failed" in out
 
 
 def test_json_on_a_terminal_prints_only_json(
@@ -504,6 +692,25 @@ def test_interrupt_exits_130(
     monkeypatch.setattr(cli, "run_jobs", interrupted)
     assert main(["upload", str(images[0])]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_cancellation_escaping_the_runner_is_an_interrupt(
+    service: respx.MockRouter,
+    images: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    A cancellation that escapes the event loop (Ctrl-C on Python 3.10) exits 130.
+    """
+
+    async def cancelled(*args: object, **kwargs: object) -> _batch.Tally:
+        raise anyio.get_cancelled_exc_class()
+
+    monkeypatch.setattr(cli, "run_jobs", cancelled)
+    assert main(["upload", str(images[0])]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert service.routes["upload"].call_count == 0
 
 
 def test_python_dash_m(
@@ -644,6 +851,96 @@ def test_shorten_keeps_the_file_name() -> None:
     long = "/very/long/directory/" * 3 + "photo.png"
     assert _rich.shorten(long) == "…" + long[-31:]
     assert len(_rich.shorten(long)) == _rich.LABEL_WIDTH
+    assert _rich.shorten(long, 10) == "…photo.png"
+    assert _rich.shorten(long, 1) == "…"
+
+
+def test_progress_layout_fits_every_width() -> None:
+    """
+    A progress row is never wider than the terminal; statistics go before the label.
+    """
+    for width in range(1, 300):
+        layout = _rich.fit_progress(width)
+        assert layout.width <= width
+        assert 1 <= layout.label <= _rich.LABEL_WIDTH + 2
+    everything = ("bar", "percent", "bytes", "speed", "remaining")
+    expected = {
+        250: (34, everything, 40),
+        100: (33, everything, 26),
+        80: (23, everything, 16),
+        60: (19, ("bar", "percent", "bytes", "remaining"), 12),
+        40: (20, ("bar", "percent"), 14),
+        30: (25, ("percent",), None),
+        20: (20, (), None),
+        10: (10, (), None),
+    }
+    for width, (label, names, bar) in expected.items():
+        layout = _rich.fit_progress(width)
+        assert layout.label == label
+        assert tuple(name for name, _ in layout.columns) == names
+        assert dict(layout.columns).get("bar") == bar
+
+
+@pytest.mark.parametrize("columns", [12, 30, 40, 60, 80, 100, 200])
+def test_progress_rows_fit_the_terminal(columns: int) -> None:
+    """
+    Every row of the live display is one line of at most the terminal's width.
+    """
+    reporter = _rich.RichReporter(Console(file=io.StringIO(), width=columns))
+    jobs = [
+        _batch.Job(0, Path("a"), 10**6, "/very/long/directory/" * 2 + "holiday.png"),
+        _batch.Job(1, Path("b"), 2000, "b.png"),
+    ]
+    reporter.start(jobs)
+    for job in jobs:
+        reporter.started(job)
+    reporter.progressed(jobs[0], 250_000, 10**6)
+    reporter.processing(jobs[1], ProcessingInfo("in_progress", progress_percent=40))
+    progress = reporter._progress
+    screen = Console(file=io.StringIO(), width=columns)
+    with screen.capture() as capture:
+        screen.print(progress.make_tasks_table(progress.tasks))
+    reporter.stop()
+
+    lines = capture.get().splitlines()
+    assert len(lines) == 3
+    assert max(map(len, lines)) <= columns
+    assert lines[0].startswith("0/2 files")
+    assert ("holiday.png" in lines[1]) == (columns >= 30)
+    assert ("processing 40%" in lines[2]) == (columns >= 30)
+    assert ("0.2/1.0 MB" in lines[0]) == (columns >= 60)
+
+
+@pytest.mark.parametrize(("columns", "as_table"), [(39, True), (38, False)])
+def test_rich_results_are_a_table_only_when_it_fits(
+    columns: int, as_table: bool
+) -> None:
+    """
+    Results form a table only if every cell fits whole; else a block per row.
+    """
+    out = io.StringIO()
+    reporter = _rich.RichReporter(Console(file=out, width=columns))
+    rows = [("[b]photo[/b]-1.png", "1900000000000000001"), ("c.png", "7")]
+
+    reporter.show_table(("File", "Media id"), rows, title="Results")
+
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+    if as_table:
+        assert lines == [
+            "Results",
+            "File                Media id",
+            "─" * 39,
+            "[b]photo[/b]-1.png  1900000000000000001",
+            "c.png               7",
+        ]
+    else:
+        assert lines == [
+            "Results",
+            "[b]photo[/b]-1.png",
+            "  Media id  1900000000000000001",
+            "c.png",
+            "  Media id  7",
+        ]
 
 
 def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -706,27 +1003,35 @@ def test_emulator_prints_credentials_that_work(
     images: list[Path],
 ) -> None:
     """
-    The emulator's export lines and --base-url hint are enough to upload; Ctrl-C exits 0.
+    Pasting the emulator's export lines is enough to upload (no --base-url); Ctrl-C exits 0.
     """
     seen: dict[str, object] = {}
 
     def upload_then_interrupt() -> None:
         out = capsys.readouterr().out
+        env = {**os.environ, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
         for name, value in re.findall(r"^export (\w+)=(.+)$", out, re.MULTILINE):
-            monkeypatch.setenv(name, shlex.split(value)[0])
-        base_url = re.search(r"--base-url (\S+)", out)
-        assert base_url is not None
-        seen["status"] = main(
-            ["upload", "--json", "--base-url", base_url[1], str(images[0])]
+            env[name] = shlex.split(value)[0]
+        assert env["TWUPLOAD_BASE_URL"].startswith("http://127.0.0.1:")
+        argv = ["upload", "--json", str(images[0])]
+        # In another process, as from the other shell the banner talks about.
+        seen["upload"] = subprocess.run(  # noqa: S603 - this interpreter
+            [sys.executable, "-m", "twupload", *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
-        seen["out"] = capsys.readouterr().out
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_wait_for_interrupt", upload_then_interrupt)
     assert main(["emulator"]) == 0
 
-    assert seen["status"] == 0
-    [record] = json_lines(str(seen["out"]))
+    upload = seen["upload"]
+    assert isinstance(upload, subprocess.CompletedProcess)
+    assert upload.returncode == 0, upload.stderr
+    [record] = json_lines(upload.stdout)
     assert record["ok"] is True
     assert capsys.readouterr().out == "# Emulator stopped.\n"
 
@@ -790,7 +1095,7 @@ def test_demo(
 
     out = capsys.readouterr().out
     assert not ANSI.search(out)
-    assert "a local emulator is running at http://127.0.0.1:" in out
+    assert "A local emulator is running at http://127.0.0.1:" in out
     uploaded = re.findall(r"^uploaded (\S+): media_id (\d+)", out, re.MULTILINE)
     assert sorted(name for name, _ in uploaded) == [
         name for name, _ in _samples.SAMPLES
@@ -822,6 +1127,86 @@ def test_demo_on_a_terminal(terminal: None, capsys: pytest.CaptureFixture[str]) 
     assert "Uploaded to the emulator" in out
     assert sum(name in out for name, _ in _samples.SAMPLES) == 6
     assert "✓" not in out  # the table replaces the per-file lines
+
+
+def spy_on_runs(monkeypatch: pytest.MonkeyPatch) -> list[_batch.Tally]:
+    """
+    Collect the tally of every run the command line makes.
+    """
+    tallies: list[_batch.Tally] = []
+    run = cli._run
+
+    def spy(*args: Any, **kwargs: Any) -> _batch.Tally:
+        tally = run(*args, **kwargs)
+        tallies.append(tally)
+        return tally
+
+    monkeypatch.setattr(cli, "_run", spy)
+    return tallies
+
+
+@pytest.mark.parametrize(
+    ("columns", "as_table"), [(60, False), (80, False), (100, True)]
+)
+def test_demo_on_a_terminal_never_cuts_ids(
+    columns: int,
+    as_table: bool,
+    terminal: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    Media ids, keys and expiry times come out whole: a table if it fits, else a list.
+
+    The progress display fits too: its last frame is one line, byte counts and all.
+    """
+    monkeypatch.setenv("COLUMNS", str(columns))
+    tallies = spy_on_runs(monkeypatch)
+
+    assert main(["demo"]) == 0
+
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= columns
+    assert "…" not in out
+    [overall] = [line for line in lines if line.startswith("6/6 files ")]
+    assert " 100% 1.4/1.4 MB " in overall
+    [tally] = tallies
+    assert tally.outcomes is not None
+    outcomes = sorted(tally.outcomes, key=lambda outcome: outcome.job.index)
+    assert len(outcomes) == 6
+    table = lines[lines.index("Uploaded to the emulator") + 1 :]
+    if as_table:
+        assert table[0].split() == [
+            "File",
+            "Size",
+            "Media",
+            "id",
+            "Media",
+            "key",
+            "Expires",
+        ]
+    for outcome in outcomes:
+        result = outcome.result
+        assert result is not None
+        assert result.media_key is not None
+        facts = [
+            _report.human_size(outcome.job.size),
+            result.media_id_string,
+            result.media_key,
+            _report.human_time(result.expires_at),
+        ]
+        if as_table:
+            [row] = [line for line in table if line.startswith(f"{outcome.job.label} ")]
+            assert re.split(r"\s{2,}", row.strip()) == [outcome.job.label, *facts]
+        else:
+            start = table.index(outcome.job.label)
+            assert table[start + 1 : start + 5] == [
+                f"  {header:<9}  {fact}"
+                for header, fact in zip(cli.DEMO_HEADERS[1:], facts, strict=True)
+            ]
+    # The closing words fit in 80 columns, and only wrap when narrower.
+    assert all(line in lines for line in cli.DEMO_NEXT) == (columns >= 80)
 
 
 def test_demo_failure_asks_for_a_report(
@@ -863,6 +1248,85 @@ def test_demo_as_a_process() -> None:
     )
 
 
+def run_in_a_terminal(argv: list[str], columns: int) -> tuple[int, str]:
+    """
+    Run ``python -m twupload *argv*`` on a pseudo-terminal *columns* wide.
+
+    Returns the exit status and what the terminal received, without escape
+    sequences and with carriage returns as line ends.
+    """
+    import fcntl  # noqa: PLC0415 - POSIX only
+    import pty  # noqa: PLC0415
+    import termios  # noqa: PLC0415
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"COLUMNS", "LINES", "TERM", "TTY_COMPATIBLE", "TTY_INTERACTIVE"}
+    }
+    with subprocess.Popen(  # noqa: S603 - this interpreter, arguments from the tests
+        [sys.executable, "-m", "twupload", *argv],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**env, "TERM": "xterm-256color"},
+    ) as process:
+        os.close(terminal)
+        received = bytearray()
+        while True:
+            ready, _, _ = select.select([controller], [], [], 60)
+            assert ready, "no output for 60 s"
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not data:
+                break
+            received += data
+        status = process.wait(timeout=60)
+    os.close(controller)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", received.decode())
+    return status, text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+@pytest.mark.parametrize(
+    ("columns", "result"),
+    [
+        # A list: each media's facts on lines of their own.
+        (80, r"Media id +(\d+)\n  Media key +(\S+)\n  Expires +(.+)\n"),
+        # A table: a row per media.
+        (100, r"(\d+)  +(\S+)  +(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC) *\n"),
+    ],
+)
+def test_demo_in_a_real_terminal(columns: int, result: str) -> None:
+    """
+    On a real terminal, progress rows never wrap, and ids, keys and times come whole.
+    """
+    status, text = run_in_a_terminal(["demo"], columns)
+
+    assert status == 0, text
+    assert "…" not in text
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= columns
+    # Every line the live display drew is the overall row or a file's row;
+    # a wrapped row would leave a line of its overflow, indented further.
+    start = lines.index("Uploading 6 generated images (1.4 MB), 3 at a time:")
+    end = next(n for n, line in enumerate(lines) if line.startswith("6 uploaded ("))
+    drawn = [line for line in lines[start + 1 : end] if line.strip()]
+    assert drawn
+    assert all(re.match(r"\d/6 files |  \d\d-\S+\.(png|jpg) ", line) for line in drawn)
+    # Each media key is its media id with the image prefix, in full.
+    results = re.findall(result, text)
+    assert len(results) == 6
+    for media_id, key, expires in results:
+        assert len(media_id) >= 18
+        assert key == f"3_{media_id}"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", expires)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is POSIX")
 def test_emulator_stops_on_ctrl_c() -> None:
     """
@@ -877,11 +1341,13 @@ def test_emulator_stops_on_ctrl_c() -> None:
         assert process.stdout is not None
         assert process.stderr is not None
         # The banner is printed once the server listens, all at once.
-        banner = [process.stdout.readline() for _ in range(7)]
+        banner = [process.stdout.readline() for _ in range(8)]
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, process.stderr.read()
         rest = process.stdout.read()
     assert banner[0].startswith("# twupload emulator listening on http://127.0.0.1:")
-    assert sum(line.startswith("export TWUPLOAD_") for line in banner) == 4
-    assert banner[-1].startswith("# Then: twupload upload --base-url http://127.0.0.1:")
+    url = banner[0].split()[5]
+    assert sum(line.startswith("export TWUPLOAD_") for line in banner) == 5
+    assert f"export TWUPLOAD_BASE_URL={url}\n" in banner
+    assert banner[-1].startswith("# Then: twupload upload PATH...")
     assert rest == "# Emulator stopped.\n"

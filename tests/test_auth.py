@@ -4,16 +4,26 @@ OAuth 1.0a signing: the published test vector, and independent verification with
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
-from hypothesis import given, settings
+import httpx
+import pytest
+
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from oauthlib.oauth1 import Client as OAuthlibClient
 
 from twupload import BearerToken, OAuth1Credentials
-from twupload._auth import BearerAuth, OAuth1Auth, OAuth1Signer
-from twupload._multipart import MultipartBody
+from twupload._auth import BearerAuth, OAuth1Auth, OAuth1Signer, base_string
+from twupload._multipart import MultipartBody, StreamedBody
+from twupload.testing._oauth import OAuthVerifier
 
 from checks import oauthlib_verifies
+
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
 
 
 X_DOCS = OAuth1Credentials(
@@ -114,15 +124,17 @@ def test_multipart_with_query_is_signed_without_reading_the_body(
     assert oauthlib_verifies(signed, creds)
 
 
+# Parameter names: any text, and "realm" often (RFC 5849 signs it outside the header).
+NAMES = st.text(min_size=1, max_size=8) | st.just("realm")
+
+
 @settings(max_examples=60, deadline=None)
 @given(
-    query=st.dictionaries(
-        st.text(min_size=1, max_size=8), st.text(max_size=12), max_size=3
-    ),
-    form=st.dictionaries(
-        st.text(min_size=1, max_size=8), st.text(max_size=12), max_size=3
-    ),
+    query=st.dictionaries(NAMES, st.text(max_size=12), max_size=3),
+    form=st.dictionaries(NAMES, st.text(max_size=12), max_size=3),
 )
+@example(query={}, form={"realm": "0"})
+@example(query={"realm": "q"}, form={"realm": "f"})
 def test_percent_encoding_round_trips_through_oauthlib(
     query: dict[str, str], form: dict[str, str]
 ) -> None:
@@ -135,6 +147,116 @@ def test_percent_encoding_round_trips_through_oauthlib(
     )
     OAuth1Signer(creds).sign(request)
     assert oauthlib_verifies(request, creds)
+
+
+REALM_URL = "https://upload.twitter.com/1.1/media/upload.json"
+
+
+def _oauthlib_signature(
+    creds: OAuth1Credentials, uri: str, body: str, *, nonce: str, timestamp: int
+) -> str:
+    """
+    The oauth_signature oauthlib's own client computes for the same request, encoded.
+    """
+    client = OAuthlibClient(
+        creds.consumer_key,
+        client_secret=creds.consumer_secret,
+        resource_owner_key=creds.access_token,
+        resource_owner_secret=creds.access_token_secret,
+        nonce=nonce,
+        timestamp=str(timestamp),
+    )
+    _, headers, _ = client.sign(
+        uri,
+        "POST",
+        body=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    value = headers["Authorization"].split('oauth_signature="', 1)[1]
+    return str(value.split('"', 1)[0])
+
+
+def test_realm_form_and_query_parameters_are_signed(creds: OAuth1Credentials) -> None:
+    """
+    A query or form field named realm is signed (RFC 5849 section 3.4.1.3.1).
+
+    Only the Authorization header's own realm parameter is left out of the base
+    string; twupload sends none. oauthlib's client signs the same request to the
+    same signature and its verifier accepts it; authlib's construct_base_string,
+    which drops every realm, would not.
+    """
+    signer = OAuth1Signer(creds, clock=lambda: 1_700_000_000, nonce=lambda: "n0nce")
+    request = httpx.Request(
+        "POST", REALM_URL, params={"realm": "q"}, data={"realm": "f", "a": "b"}
+    )
+    signer.sign(request)
+
+    header = request.headers["authorization"]
+    assert "realm" not in header
+    expected = _oauthlib_signature(
+        creds,
+        f"{REALM_URL}?realm=q",
+        "realm=f&a=b",
+        nonce="n0nce",
+        timestamp=1_700_000_000,
+    )
+    assert f'oauth_signature="{expected}"' in header
+    assert oauthlib_verifies(request, creds)
+    for query, form in [({"realm": "Q"}, {"realm": "f"}), ({"realm": "q"}, {})]:
+        tampered = httpx.Request(
+            "POST",
+            REALM_URL,
+            params=query,
+            headers={"Authorization": header},
+            data={**form, "a": "b"},
+        )
+        assert not oauthlib_verifies(tampered, creds)
+
+
+def test_base_string_keeps_realm_and_decodes_nothing_twice() -> None:
+    """
+    The base string lists every parameter once, encoded once, realm and oauth_* alike.
+    """
+    base = base_string(
+        "post",
+        "HTTPS://Upload.Twitter.com:443/1.1/media/upload.json",
+        [("realm", "r"), ("b", "x y"), ("oauth_token", "t%41"), ("a", "2")],
+    )
+    assert base == "&".join(
+        [
+            "POST",
+            quote("https://upload.twitter.com/1.1/media/upload.json", safe=""),
+            quote("a=2&b=x%20y&oauth_token=t%2541&realm=r", safe=""),
+        ]
+    )
+
+
+def test_credentials_are_signed_as_they_are() -> None:
+    """
+    Credentials and nonces holding "%" are not percent-decoded before signing.
+
+    oauthlib's client and verifier, and the emulator's verifier, all agree.
+    """
+    creds = OAuth1Credentials("c%41k", "cs%20", "1-t%42", "ts")
+    signer = OAuth1Signer(creds, clock=lambda: 1_700_000_000, nonce=lambda: "n%43")
+    request = httpx.Request("POST", REALM_URL, data={"command": "INIT"})
+    signer.sign(request)
+    header = request.headers["authorization"]
+    expected = _oauthlib_signature(
+        creds, REALM_URL, "command=INIT", nonce="n%43", timestamp=1_700_000_000
+    )
+    assert f'oauth_signature="{expected}"' in header
+    assert oauthlib_verifies(request, creds)
+    verifier = OAuthVerifier(creds, clock=lambda: 1_700_000_000)
+    assert (
+        verifier.verify(
+            method="POST",
+            url=REALM_URL,
+            params=[("command", "INIT")],
+            authorization=header,
+        )
+        is None
+    )
 
 
 def test_nonce_and_timestamp_change_per_request(creds: OAuth1Credentials) -> None:
@@ -158,3 +280,55 @@ def test_bearer_auth_sets_header_and_hides_token() -> None:
     signed = next(auth.sync_auth_flow(request))
     assert signed.headers["authorization"] == "Bearer tok-SECRET"
     assert "SECRET" not in repr(auth)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["bearer", "oauth1"])
+async def test_auth_never_reads_a_streamed_body_before_sending(
+    kind: str, creds: OAuth1Credentials
+) -> None:
+    """
+    Through a real httpx client, the body is still unread when the request reaches the wire.
+
+    Bearer and OAuth 1.0a auth alike: an auth that asked httpx for the body
+    (``requires_request_body``) would have it read into memory first.
+    """
+    pulled: list[bytes] = []
+
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        for chunk in (b"abc", b"def"):
+            pulled.append(chunk)
+            yield chunk
+
+    seen: dict[str, object] = {}
+
+    class Wire(httpx.AsyncBaseTransport):
+        # Unlike httpx.MockTransport, which reads every body before its handler.
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            seen["pulled_before_sending"] = list(pulled)
+            seen["authorization"] = request.headers["authorization"]
+            seen["body"] = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+            return httpx.Response(200)
+
+    auth: httpx.Auth = (
+        BearerAuth(BearerToken("tok-SECRET"))
+        if kind == "bearer"
+        else OAuth1Auth(OAuth1Signer(creds))
+    )
+    body = MultipartBody([("command", "APPEND")], media_field="media", media_size=6)
+    async with httpx.AsyncClient(transport=Wire()) as http:
+        request = http.build_request(
+            "POST",
+            "https://api.x.com/2/media/upload",
+            headers=body.headers,
+            content=StreamedBody(body.stream(chunks())),
+        )
+        response = await http.send(request, auth=auth)
+    assert response.status_code == 200
+    assert seen["pulled_before_sending"] == []
+    assert pulled == [b"abc", b"def"]
+    assert isinstance(seen["body"], bytes)
+    assert len(seen["body"]) == body.content_length
+    assert b"abcdef" in seen["body"]
+    scheme = "Bearer" if kind == "bearer" else "OAuth"
+    assert str(seen["authorization"]).startswith(f"{scheme} ")

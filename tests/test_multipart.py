@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 import twupload._multipart
 
 from twupload import InvalidMediaError
-from twupload._multipart import COALESCE, BytesBody, MultipartBody, base64_length
+from twupload._multipart import (
+    COALESCE,
+    BytesBody,
+    MultipartBody,
+    base64_length,
+    progress_reporter,
+)
 
 from checks import multipart_fields
 
@@ -163,3 +169,18 @@ async def test_boundaries_differ_per_body() -> None:
     first = MultipartBody([], media_field="media", media_size=1)
     second = MultipartBody([], media_field="media", media_size=1)
     assert first.boundary != second.boundary
+
+
+def test_progress_counts_earlier_segments_against_the_whole_upload() -> None:
+    """
+    A segment's byte count reaches the caller offset by what earlier segments sent.
+    """
+    assert progress_reporter(None, total=10) is None
+    calls: list[tuple[int, int]] = []
+    report = progress_reporter(
+        lambda sent, total: calls.append((sent, total)), total=10, base=4
+    )
+    assert report is not None
+    report(0)
+    report(6)
+    assert calls == [(4, 10), (10, 10)]

@@ -3,6 +3,10 @@ Streaming over real loopback sockets: exact Content-Length, no chunked encoding,
 
 respx reads bodies whole and never checks Content-Length, so these tests use a
 small HTTP/1.1 server on 127.0.0.1 that counts what actually arrives.
+
+Each test runs three ways: on asyncio and on trio over httpx's own transport,
+and on asyncio over the httpx-aiohttp transport that ``twupload[fast]`` users
+get (trio never gets it, so it has no third variant).
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 import anyio
-import httpx
 import pytest
 
 from anyio.abc import SocketAttribute
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from twupload import AsyncMediaClient
+from twupload import AsyncMediaClient, BearerToken
+from twupload._http import AutoTransport, new_http_client
 from twupload._multipart import MultipartBody
 from twupload._source import make_source
 
@@ -33,6 +37,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    import httpx
+
     from anyio.abc import SocketStream
 
     from twupload import OAuth1Credentials
@@ -41,6 +47,38 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 MB = 1024 * 1024
+
+
+@pytest.fixture(
+    params=[
+        "asyncio",
+        "trio",
+        pytest.param(
+            "asyncio", marks=pytest.mark.aiohttp_transport, id="asyncio-aiohttp"
+        ),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """
+    asyncio and trio (conftest's backends), plus asyncio on the httpx-aiohttp transport.
+    """
+    return str(request.param)
+
+
+@pytest.fixture
+def carried_by(request: pytest.FixtureRequest) -> str:
+    """
+    The name of the transport the test's requests must go through.
+    """
+    if request.node.get_closest_marker("aiohttp_transport"):
+        return "AiohttpTransport"
+    return "AsyncHTTPTransport"
+
+
+def _transport_of(http: httpx.AsyncClient) -> str:
+    auto = http._transport
+    assert isinstance(auto, AutoTransport)
+    return type(auto._inner).__name__
 
 
 @dataclass
@@ -122,7 +160,7 @@ async def loopback() -> AsyncIterator[LoopbackServer]:
 
 
 async def test_content_length_matches_the_bytes_on_the_wire(
-    loopback: LoopbackServer, creds: OAuth1Credentials, tmp_path: Path
+    loopback: LoopbackServer, creds: OAuth1Credentials, tmp_path: Path, carried_by: str
 ) -> None:
     """
     The declared Content-Length is exactly what arrives, without chunked encoding.
@@ -133,7 +171,9 @@ async def test_content_length_matches_the_bytes_on_the_wire(
     async with AsyncMediaClient(creds, base_url=loopback.url) as client:
         result = await client.upload(path, media_category="tweet_image")
         await client.upload(data, encoding="base64")
+    assert _transport_of(client._http) == carried_by
     assert result.media_id == 77
+    assert len(loopback.seen) == 2
     for seen in loopback.seen:
         assert seen.method == "POST"
         assert seen.target == "/1.1/media/upload.json"
@@ -155,7 +195,7 @@ def _sparse(tmp_path: Path, size: int, head: bytes) -> Path:
 
 
 async def test_streaming_layer_sends_200_mb_in_bounded_memory(
-    loopback: LoopbackServer, tmp_path: Path
+    loopback: LoopbackServer, tmp_path: Path, carried_by: str
 ) -> None:
     """
     A 200 MB file streams through the multipart layer with peak allocations far below its size.
@@ -169,7 +209,7 @@ async def test_streaming_layer_sends_200_mb_in_bounded_memory(
     )
     tracemalloc.start()
     try:
-        async with httpx.AsyncClient() as http:
+        async with new_http_client(max_concurrency=1, timeout=60.0) as http:
             response = await http.post(
                 f"{loopback.url}/stream",
                 headers=body.headers,
@@ -179,13 +219,15 @@ async def test_streaming_layer_sends_200_mb_in_bounded_memory(
     finally:
         tracemalloc.stop()
         await source.aclose()
+    assert _transport_of(http) == carried_by
     assert response.status_code == 200
+    assert "transfer-encoding" not in loopback.seen[-1].headers
     assert loopback.seen[-1].received == body.content_length > size
     assert peak < 32 * MB, f"peak Python allocations {peak / MB:.1f} MB"
 
 
 async def test_chunked_200_mb_video_in_bounded_memory(
-    loopback: LoopbackServer, creds: OAuth1Credentials, tmp_path: Path
+    loopback: LoopbackServer, creds: OAuth1Credentials, tmp_path: Path, carried_by: str
 ) -> None:
     """
     A 200 MB video goes up through INIT/APPEND/FINALIZE with peak allocations under 32 MB.
@@ -204,8 +246,46 @@ async def test_chunked_200_mb_video_in_bounded_memory(
     appends = [
         s for s in loopback.seen if s.headers["content-type"].startswith("multipart/")
     ]
+    assert _transport_of(client._http) == carried_by
     assert result.media_id == 77
     assert len(appends) == 50  # 4 MiB segments
     assert all(int(s.headers["content-length"]) == s.received for s in loopback.seen)
+    assert not any("transfer-encoding" in s.headers for s in loopback.seen)
     assert sum(s.received for s in appends) > size
     assert peak < 32 * MB, f"peak Python allocations {peak / MB:.1f} MB"
+
+
+async def test_bearer_token_uploads_stream_with_exact_length(
+    loopback: LoopbackServer, tmp_path: Path, carried_by: str
+) -> None:
+    """
+    API v2 with an OAuth 2.0 token streams like OAuth 1.0a: exact length, never chunked.
+
+    A simple image upload and a chunked video's APPENDs both go out streamed.
+    """
+    data = png(pad=300_000)
+    image = tmp_path / "a.png"
+    image.write_bytes(data)
+    video = _sparse(
+        tmp_path, 9 * MB, b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41"
+    )
+    async with AsyncMediaClient(
+        BearerToken("tok-SECRET"), api="2", base_url=loopback.url
+    ) as client:
+        result = await client.upload(image, media_category="tweet_image")
+        await client.upload(video, media_category="tweet_video")
+    assert _transport_of(client._http) == carried_by
+    assert result.media_id == 77
+    assert [s.target for s in loopback.seen] == [
+        "/2/media/upload",
+        "/2/media/upload/initialize",
+        *["/2/media/upload/77/append"] * 3,  # 4 MiB segments
+        "/2/media/upload/77/finalize",
+    ]
+    for seen in loopback.seen:
+        assert seen.headers["authorization"] == "Bearer tok-SECRET"
+        assert "transfer-encoding" not in seen.headers
+        assert int(seen.headers["content-length"]) == seen.received
+    first = loopback.seen[0]
+    assert multipart_fields(first.headers["content-type"], first.body)["media"] == data
+    assert sum(s.received for s in loopback.seen[2:5]) > 9 * MB

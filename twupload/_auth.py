@@ -6,6 +6,13 @@ into memory and then sends it empty (authlib #516), and its import changes the
 warnings filters. Here only the ``Authorization`` header is computed, from the
 method, the URL and, for form-urlencoded bodies only, the body parameters
 (RFC 5849 section 3.4.1.3.1). Multipart and JSON bodies are never read.
+
+The signature base string is built here from authlib's normalizers rather than
+by its ``construct_base_string``, which drops every parameter named ``realm``
+and percent-decodes every ``oauth_*`` value once more. RFC 5849 excludes only
+the ``Authorization`` header's own realm (which twupload never sends): a query
+or form field named ``realm`` is signed like any other, and credentials are
+signed as they are.
 """
 
 from __future__ import annotations
@@ -19,7 +26,12 @@ from urllib.parse import parse_qsl
 import httpx
 
 from authlib.oauth1.rfc5849.parameters import prepare_headers
-from authlib.oauth1.rfc5849.signature import construct_base_string, hmac_sha1_signature
+from authlib.oauth1.rfc5849.signature import (
+    hmac_sha1_signature,
+    normalize_base_string_uri,
+    normalize_parameters,
+)
+from authlib.oauth1.rfc5849.util import escape
 
 
 if TYPE_CHECKING:
@@ -35,6 +47,27 @@ def _is_form(content_type: str | None) -> bool:
     return (
         content_type is not None
         and content_type.split(";", 1)[0].strip().lower() == FORM_URLENCODED
+    )
+
+
+def base_string(method: str, url: str, params: list[tuple[str, str]]) -> str:
+    """
+    The RFC 5849 section 3.4.1 signature base string of a request.
+
+    Args:
+        method: The HTTP method.
+        url: The URL without query (scheme, host, port and encoded path).
+        params: Every signed parameter, decoded: query, form body and the
+            ``oauth_*`` protocol parameters except ``oauth_signature``. All are
+            signed as given, a ``realm`` too (section 3.4.1.3.1 excludes only
+            the ``Authorization`` header's realm parameter).
+    """
+    return "&".join(
+        (
+            escape(method.upper()),
+            escape(normalize_base_string_uri(url)),
+            escape(normalize_parameters(params)),
+        )
     )
 
 
@@ -82,7 +115,7 @@ class OAuth1Signer:
             ("oauth_token", creds.access_token),
             ("oauth_version", "1.0"),
         ]
-        base = construct_base_string(method, url, [*params, *oauth])
+        base = base_string(method, url, [*params, *oauth])
         signature = hmac_sha1_signature(
             base, creds.consumer_secret, creds.access_token_secret
         )

@@ -8,6 +8,7 @@ request (and so a fresh stream from the source).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import time
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._errors import APIError, TransportError, error_from_response
+from ._errors import APIError, RateLimitError, TransportError, error_from_response
+from ._results import RateLimit
 from ._retry import (
     RETRY_EXCEPTIONS,
     RETRY_STATUSES,
@@ -35,6 +37,28 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger("twupload")
+
+
+def _pacing_headers(response: httpx.Response | None) -> httpx.Headers | None:
+    """
+    What an attempt tells the rate limiter: the response's headers, or None for nothing.
+
+    A success without rate-limit headers means the command is not limited; an
+    error page without them (a 503 from a proxy, a bare 429) says nothing
+    about the window, and must not switch pacing off.
+    """
+    if response is None:
+        return None
+    if response.is_success or RateLimit.from_headers(response.headers) is not None:
+        return response.headers
+    return None
+
+
+def _utc(timestamp: float) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):  # a Retry-After beyond year 9999
+        return None
 
 
 class Transport:
@@ -110,7 +134,7 @@ class Transport:
                         await request.stream.aclose()  # type: ignore[union-attr]
             finally:
                 self.limiter.release(
-                    key, probe=probe, headers=response.headers if response else None
+                    key, probe=probe, headers=_pacing_headers(response)
                 )
 
             if response is not None:
@@ -180,6 +204,12 @@ class Transport:
         if response is not None:
             error = error_from_response(response, operation=operation)
             error.args = (f"{error.args[0]} (gave up {tries}.){note}",)
+            if isinstance(error, RateLimitError) and error.reset_at is None:
+                # No x-rate-limit-* headers: Retry-After still says when to return.
+                now = self._clock()
+                hinted = retry_after(response.headers, now=now)
+                if hinted is not None:
+                    error.reset_at = _utc(now + hinted)
             return error
         error_ = TransportError(
             f"{operation}: network failure {tries} ({type(failure).__name__}: "

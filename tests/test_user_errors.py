@@ -9,6 +9,7 @@ against the emulator over real sockets, on both transports.
 
 from __future__ import annotations
 
+import io
 import itertools
 import socket
 import time
@@ -439,3 +440,40 @@ async def test_an_explicit_base_url_beats_the_environment(
     with pytest.raises(twupload.ConfigurationError) as info:
         AsyncMediaClient(emu.credentials, base_url="ftp://x")
     assert "TWUPLOAD_BASE_URL" not in str(info.value)
+
+
+class _FailingFile(io.BytesIO):
+    """
+    A seekable file whose read fails once the upload is under way.
+    """
+
+    def __init__(self, data: bytes, error: Exception) -> None:
+        super().__init__(data)
+        self.error = error
+        self.starts = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.tell() == 0:
+            self.starts += 1
+        elif self.tell() > 1024 * 1024:
+            raise self.error
+        return super().read(size)
+
+
+async def test_a_source_failing_mid_body_is_raised_as_is_and_not_retried(
+    emu: Emulator, fake: FakeTime
+) -> None:
+    """
+    A read error half-way through the body is the caller's OSError, sent once, on every transport.
+
+    The httpx-aiohttp transport re-raises a body's own failure as a network
+    timeout; twupload must neither retry it nor report it as a TransportError.
+    """
+    disk = OSError("disk went away")
+    source = _FailingFile(png(4, pad=3 * 1024 * 1024), disk)
+    with pytest.raises(OSError, match="disk went away") as info:
+        async with _client(emu, fake, max_retries=3) as client:
+            await client.upload(source, media_category="tweet_image")
+    assert info.value is disk
+    assert source.starts == 1
+    assert fake.sleeps == []

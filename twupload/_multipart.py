@@ -49,6 +49,11 @@ class StreamedBody(httpx.AsyncByteStream):
     by the transport after every attempt) closes the source's generators.
     """
 
+    #: What made the body fail (the source, or the caller's progress callback),
+    #: kept because an HTTP stack may re-raise it as a network error: the
+    #: httpx-aiohttp transport turns it into ``httpx.ConnectTimeout``.
+    failure: Exception | None = None
+
     def __init__(self, chunks: AsyncGenerator[bytes, None]) -> None:
         self._chunks = chunks
 
@@ -56,7 +61,13 @@ class StreamedBody(httpx.AsyncByteStream):
         return self
 
     async def __anext__(self) -> bytes:
-        return await self._chunks.__anext__()
+        try:
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            raise
+        except Exception as exc:
+            self.failure = exc
+            raise
 
     async def aclose(self) -> None:
         await self._chunks.aclose()

@@ -125,7 +125,15 @@ class Transport:
                 logger.debug("%s: %s %s", operation, request.method, request.url.path)
                 try:
                     response = await self.http.send(request, auth=self._auth)
-                except RETRY_EXCEPTIONS as exc:
+                except Exception as exc:
+                    # A body that failed on its own (a shrinking file, the
+                    # caller's callback) is not a network failure, whatever the
+                    # HTTP stack wrapped it in: raise it as it is, no retry.
+                    own = getattr(request.stream, "failure", None)
+                    if own is not None and own is not exc:
+                        raise own from None
+                    if not isinstance(exc, RETRY_EXCEPTIONS):
+                        raise
                     failure = exc
                 finally:
                     # A body abandoned mid-write still holds the source's

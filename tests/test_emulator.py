@@ -490,6 +490,30 @@ async def test_any_oauth1_client_is_accepted(emu: Emulator, raw: Raw) -> None:
     )
 
 
+async def test_a_form_field_named_realm_is_signed_like_any_other(
+    emu: Emulator, raw: Raw
+) -> None:
+    """
+    RFC 5849 3.4.1.3.1 leaves out only the header's realm: oauthlib signs a form realm, and so must we.
+    """
+    fields = {
+        "command": "INIT",
+        "total_bytes": "5000",
+        "media_type": "video/mp4",
+        "realm": "photos",
+    }
+    accepted = await raw.send(form=fields)
+    assert accepted.status_code == 202, emu.requests[-1].note
+    # The same signature over a different realm value must not pass.
+    url = raw.url + UPLOAD
+    headers = raw.sign("POST", url, urlencode(fields), {"Content-Type": FORM})
+    tampered = await raw.http.post(
+        url, content=urlencode({**fields, "realm": "other"}), headers=headers
+    )
+    assert tampered.status_code == 401
+    assert emu.requests[-1].note == "signature mismatch"
+
+
 async def test_a_wrong_signature_is_refused_with_code_32(emu: Emulator) -> None:
     """
     Credentials with the wrong secret get 401 and error 32; nothing is stored.

@@ -16,8 +16,12 @@ import threading
 from typing import TYPE_CHECKING
 from urllib.request import parse_http_list, parse_keqv_list
 
-from authlib.oauth1.rfc5849.signature import construct_base_string, hmac_sha1_signature
-from authlib.oauth1.rfc5849.util import unescape
+from authlib.oauth1.rfc5849.signature import (
+    hmac_sha1_signature,
+    normalize_base_string_uri,
+    normalize_parameters,
+)
+from authlib.oauth1.rfc5849.util import escape, unescape
 
 
 if TYPE_CHECKING:
@@ -114,12 +118,21 @@ class OAuthVerifier:
         if not _same(values["oauth_token"], creds.access_token):
             return "unknown access token"
 
-        # construct_base_string decodes oauth_* values itself: hand them over as sent.
+        # RFC 5849 3.4.1: every query and form parameter is signed, one named
+        # realm too; only the Authorization header's own realm is left out
+        # (parse_authorization drops it). authlib's construct_base_string drops
+        # every realm, so the base string is put together here.
         signed = [
             *params,
-            *((k, v) for k, v in oauth.items() if k != "oauth_signature"),
+            *((k, v) for k, v in values.items() if k != "oauth_signature"),
         ]
-        base = construct_base_string(method, url, signed)
+        base = "&".join(
+            (
+                escape(method.upper()),
+                escape(normalize_base_string_uri(url)),
+                escape(normalize_parameters(signed)),
+            )
+        )
         expected = hmac_sha1_signature(
             base, creds.consumer_secret, creds.access_token_secret
         )

@@ -222,7 +222,7 @@ async def test_iter_upload_reraises_a_failing_source_iterator(
         yield png(1)
         raise listing
 
-    with pytest.raises(OSError, match="listing failed") as info:  # noqa: PT012
+    with pytest.raises(OSError, match="listing failed") as info:
         async with AsyncMediaClient(creds) as client:
             async for _ in client.iter_upload(broken()):
                 pass

@@ -325,7 +325,7 @@ async def test_lifecycle(creds: OAuth1Credentials) -> None:
     """
     client = AsyncMediaClient(creds)
     shown = []
-    with pytest.raises(RuntimeError, match="entered once"):  # noqa: PT012
+    with pytest.raises(RuntimeError, match="entered once"):
         async with client:
             shown.append(repr(client))
             async with client:
@@ -402,7 +402,7 @@ async def test_secrets_never_in_repr_errors_or_logs(
     caplog.set_level("DEBUG", logger="twupload")
     mock.post(UPLOAD).respond(401, json={"errors": [{"code": 32, "message": "no"}]})
     shown = []
-    with pytest.raises(APIError) as info:  # noqa: PT012
+    with pytest.raises(APIError) as info:
         async with AsyncMediaClient(creds) as client:
             shown.append(repr(client))
             await client.upload(png())
@@ -518,7 +518,7 @@ async def test_an_exhausted_window_beyond_max_rate_limit_wait_raises_before_send
         httpx.Response(200, json=IMAGE_BODY),
     )
     mock.post(UPLOAD).mock(side_effect=answers)
-    with pytest.raises(RateLimitError) as info:  # noqa: PT012
+    with pytest.raises(RateLimitError) as info:
         async with _timed_client(creds, time, max_rate_limit_wait=60) as client:
             await client.upload(png())
             await client.upload(png(3))

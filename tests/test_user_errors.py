@@ -116,7 +116,7 @@ async def test_the_same_exception_object_leaves_the_block(
     The caller's own exception comes out unchanged: same object, no group, no new context.
     """
     mine = KeyError("mine")
-    with pytest.raises(KeyError) as info:  # noqa: PT012
+    with pytest.raises(KeyError) as info:
         async with _client(emu, fake) as client:
             await client.upload(png())
             raise mine
@@ -132,7 +132,7 @@ async def test_a_user_exception_with_a_batch_running_in_the_background(
     """
     mine = LookupError("stop here")
     emu.set_latency(0.05)
-    with pytest.raises(LookupError) as info:  # noqa: PT012
+    with pytest.raises(LookupError) as info:
         async with _client(emu, fake, max_concurrency=2) as client:
             batch = client.iter_upload([png(i) for i in range(1, 9)])
             await batch.__anext__()
@@ -303,7 +303,7 @@ async def test_iter_upload_errors_are_caught_outside(
         yield png(1)
         raise listing
 
-    with pytest.raises(OSError, match="listing failed") as info:  # noqa: PT012
+    with pytest.raises(OSError, match="listing failed") as info:
         async with _client(emu, fake) as client:
             async for _ in client.iter_upload(sources()):
                 pass
@@ -314,7 +314,7 @@ async def test_iter_upload_errors_are_caught_outside(
     def on_progress(sent: int, total: int) -> NoReturn:
         raise mine
 
-    with pytest.raises(KeyError) as key_info:  # noqa: PT012
+    with pytest.raises(KeyError) as key_info:
         async with _client(emu, fake) as client:
             async for _ in client.iter_upload([png(2)], on_progress=on_progress):
                 pass
@@ -351,7 +351,7 @@ async def test_breaking_out_of_iter_upload_then_raising(
     Breaking out of the loop and then failing still gives the caller their own exception.
     """
     mine = RuntimeError("after the loop")
-    with pytest.raises(RuntimeError) as info:  # noqa: PT012
+    with pytest.raises(RuntimeError) as info:
         async with _client(emu, fake, max_concurrency=2) as client:
             async for _ in client.iter_upload([png(i) for i in range(1, 9)]):
                 break

@@ -299,7 +299,7 @@ def _run(
         # cancellation (it needs Task.uncancel, new in 3.11) and lets that escape.
         if isinstance(exc, tuple(cancelled)):
             raise KeyboardInterrupt from None
-        raise
+        raise  # pragma: >=3.11 cover
     finally:
         reporter.stop()
     reporter.summarize(tally)

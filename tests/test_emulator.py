@@ -34,11 +34,12 @@ from twupload import (
     TransportError,
     UploadTimeoutError,
 )
-from twupload.testing import Emulator, MediaRecord
+from twupload.testing import Emulator, MediaRecord, _state
 from twupload.testing._body import (
     BodyError,
     BodyReader,
     MultipartParser,
+    Received,
     Sink,
     multipart_boundary,
 )
@@ -265,6 +266,23 @@ def emu() -> Iterator[Emulator]:
 
 
 @pytest.fixture
+def fake() -> FakeTime:
+    """
+    A fake clock, for an emulator and a client that share it.
+    """
+    return FakeTime()
+
+
+@pytest.fixture
+def timed(fake: FakeTime) -> Iterator[Emulator]:
+    """
+    A started emulator on the fake clock: processing moves as the client sleeps.
+    """
+    with Emulator(clock=fake) as emulator:
+        yield emulator
+
+
+@pytest.fixture
 async def raw(emu: Emulator) -> AsyncIterator[Raw]:
     """
     A signer and an httpx client for hand-made requests to *emu*.
@@ -337,13 +355,15 @@ async def test_base64_upload_is_decoded_before_it_is_stored(emu: Emulator) -> No
     )
 
 
-async def test_chunked_video_is_assembled_and_processed(emu: Emulator) -> None:
+async def test_chunked_video_is_assembled_and_processed(
+    timed: Emulator, fake: FakeTime
+) -> None:
     """
     INIT, APPENDs and FINALIZE store the video in order; STATUS walks pending to succeeded.
     """
+    emu = timed
     emu.set_processing("succeed", steps=2, check_after_secs=3)
     data = mp4(2 * MIB + 12345)
-    fake = FakeTime()
     seen: list[str] = []
     async with client(emu, fake, segment_bytes=MIB) as c:
         result = await c.upload(
@@ -368,6 +388,8 @@ async def test_chunked_video_is_assembled_and_processed(emu: Emulator) -> None:
     assert seen == ["pending", "in_progress", "in_progress", "succeeded"]
     assert fake.slept == [3, 3, 3]
     commands = [(r.command, r.status, r.segment_index) for r in emu.requests]
+    # Segments may be in flight together and arrive in any order.
+    commands[1:4] = sorted(commands[1:4], key=lambda c: c[2] or 0)
     assert commands == [
         ("INIT", 202, None),
         ("APPEND", 204, 0),
@@ -380,12 +402,14 @@ async def test_chunked_video_is_assembled_and_processed(emu: Emulator) -> None:
     ]
 
 
-async def test_animated_gif_gets_a_gif_key_and_alt_text(emu: Emulator) -> None:
+async def test_animated_gif_gets_a_gif_key_and_alt_text(
+    timed: Emulator, fake: FakeTime
+) -> None:
     """
     An animated GIF goes chunked with tweet_gif, is keyed ``16_``, and takes alt text.
     """
+    emu = timed
     data = gif(8, 6, frames=3)
-    fake = FakeTime()
     async with client(emu, fake) as c:
         result = await c.upload(data, alt_text="dancing")
 
@@ -400,15 +424,16 @@ async def test_animated_gif_gets_a_gif_key_and_alt_text(emu: Emulator) -> None:
     ("mode", "state"), [("fail", "failed"), ("stuck_in_progress", "in_progress")]
 )
 async def test_failed_processing_reaches_the_client(
-    emu: Emulator, mode: Any, state: str
+    timed: Emulator, fake: FakeTime, mode: Any, state: str
 ) -> None:
     """
     ``failed``, and ``in_progress`` with an error object, both end the upload with the error.
     """
+    emu = timed
     emu.set_processing(
         mode, steps=1, error_code=3, error_name="UnsupportedMedia", error_message="no"
     )
-    async with client(emu, FakeTime()) as c:
+    async with client(emu, fake) as c:
         with pytest.raises(MediaProcessingError) as caught:
             await c.upload(mp4(4000), media_category="tweet_video")
 
@@ -420,12 +445,14 @@ async def test_failed_processing_reaches_the_client(
     assert emu.get_media(caught.value.media_id or 0).processing_state == state
 
 
-async def test_processing_that_stays_pending_times_out(emu: Emulator) -> None:
+async def test_processing_that_stays_pending_times_out(
+    timed: Emulator, fake: FakeTime
+) -> None:
     """
     ``pending_forever`` keeps answering pending, so the client gives up at its deadline.
     """
+    emu = timed
     emu.set_processing("pending_forever", check_after_secs=5)
-    fake = FakeTime()
     async with client(emu, fake, processing_timeout=20) as c:
         with pytest.raises(UploadTimeoutError):
             await c.upload(mp4(4000), media_category="amplify_video")
@@ -587,7 +614,10 @@ async def test_a_replayed_nonce_and_stale_timestamps_are_refused(
     ("authorization", "note"),
     [
         (None, "no OAuth Authorization header"),
-        ("Bearer abc", "no OAuth Authorization header"),
+        (
+            "Bearer abc",
+            "bearer token on a v1.1 path (OAuth 2.0 works on /2 paths only)",
+        ),
         ('OAuth oauth_consumer_key="a", broken', "no OAuth Authorization header"),
         (
             'OAuth oauth_consumer_key="a"',
@@ -831,12 +861,14 @@ async def test_injected_503_is_retried_by_the_client(emu: Emulator) -> None:
     assert emu.get_media(result.media_id).size == len(png(4, 4))
 
 
-async def test_injected_429_with_retry_after_is_honoured(emu: Emulator) -> None:
+async def test_injected_429_with_retry_after_is_honoured(
+    timed: Emulator, fake: FakeTime
+) -> None:
     """
     An injected 429 with Retry-After makes the client wait exactly that long.
     """
+    emu = timed
     emu.fail_next(status=429, headers={"Retry-After": "7"}, command="INIT")
-    fake = FakeTime()
     async with client(emu, fake) as c:
         await c.upload(mp4(3000), media_category="tweet_video")
 
@@ -1322,9 +1354,11 @@ async def test_segments_replace_and_arrive_out_of_order(
     )
 
 
-async def test_digests_without_kept_bytes_follow_segment_order(raw: Raw) -> None:
+async def test_digests_without_kept_bytes_survive_any_segment_order(
+    raw: Raw,
+) -> None:
     """
-    Without kept bytes, in-order segments (repeats allowed) give a digest; out-of-order ones none.
+    Without kept bytes, segments in any order (repeats allowed) give a digest; a changed one none.
     """
     data = mp4(3000)
     with Emulator(credentials=raw_credentials(raw), keep_bytes=False) as emu:
@@ -1355,19 +1389,60 @@ async def test_digests_without_kept_bytes_follow_segment_order(raw: Raw) -> None
             assert finalize.json()["video"] == {"video_type": "video/mp4"}
             return emu.get_media(media_id)
 
+        digest = hashlib.sha256(data).hexdigest()
         in_order = await upload([(0, data[:1000]), (0, data[:1000]), (1, data[1000:])])
-        shuffled = await upload([(1, data[1000:]), (0, data[:1000])])
+        shuffled = await upload(
+            [(2, data[2000:]), (1, data[1000:2000]), (2, data[2000:]), (0, data[:1000])]
+        )
+        changed = await upload(
+            [(0, b"\xff" * 1000), (0, data[:1000]), (1, data[1000:])]
+        )
 
-    assert (in_order.data, in_order.sha256) == (None, hashlib.sha256(data).hexdigest())
-    assert (shuffled.sha256, shuffled.media_type, shuffled.size) == (
+    assert (in_order.data, in_order.sha256) == (None, digest)
+    assert (shuffled.data, shuffled.sha256, shuffled.size) == (None, digest, 3000)
+    assert (changed.sha256, changed.media_type, changed.size) == (
         None,
         "video/mp4",
         3000,
     )
-    assert [s.sha256 for s in shuffled.segments] == [
+    assert [s.sha256 for s in changed.segments] == [
         hashlib.sha256(data[:1000]).hexdigest(),
         hashlib.sha256(data[1000:]).hexdigest(),
     ]
+
+
+def test_segments_ahead_of_the_digest_are_kept_within_a_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """
+    Early segments wait for the digest while they fit the budget; past it, no digest.
+    """
+    monkeypatch.setattr(_state, "MAX_PENDING_BYTES", 10)
+
+    def received(data: bytes | None, size: int = 6) -> Received:
+        return Received("media", size, "x", data, b"", too_large=False, invalid=False)
+
+    media = _state.Media(1, "video", True, "video/mp4", "video/mp4", None, 18, 0.0)
+    media.add_segment(1, received(b"b" * 6), keep=False)
+    assert media.pending == {1: b"b" * 6}
+    media.add_segment(2, received(b"c" * 6), keep=False)  # over the budget
+    assert (media.running_hash, media.pending) == (None, {})
+    assert not media.takes_ahead(3)
+
+    unkept = _state.Media(2, "video", True, "video/mp4", "video/mp4", None, 12, 0.0)
+    unkept.add_segment(1, received(None), keep=False)  # its bytes were not kept
+    assert unkept.running_hash is None
+
+    # A segment sent twice at once: the copy that ends last changes nothing.
+    twice = _state.Media(3, "video", True, "video/mp4", "video/mp4", None, 6, 0.0)
+    first = hashlib.sha256(b"a" * 6)
+    twice.add_segment(
+        0,
+        Received("media", 6, "x", None, b"", False, False, continued=first),
+        keep=False,
+    )
+    twice.add_segment(0, received(b"a" * 6), keep=False)
+    assert (twice.running_hash, twice.hashed_segments) == (first, 1)
 
 
 async def test_status_refusals_and_expiry(raw: Raw) -> None:
@@ -1541,14 +1616,23 @@ async def test_malformed_bodies_are_refused(emu: Emulator, raw: Raw) -> None:
 # Inspection and memory
 
 
-async def test_keep_bytes_false_keeps_only_sizes_and_digests() -> None:
+@pytest.mark.parametrize(("in_flight", "segment"), [(1, 4 * MIB), (3, MIB)])
+async def test_keep_bytes_false_keeps_only_sizes_and_digests(
+    in_flight: int, segment: int
+) -> None:
     """
     Without kept bytes, a chunked upload still reports its size and exact SHA-256.
+
+    Segments sent in parallel finish in any order: the emulator holds those
+    ahead of the digest only until it reaches them.
     """
     data = mp4(24 * MIB + 5)
-    with Emulator(keep_bytes=False) as emu:
+    fake = FakeTime()
+    with Emulator(keep_bytes=False, clock=fake) as emu:
         emu.set_processing(steps=0)
-        async with client(emu, FakeTime(), segment_bytes=4 * MIB) as c:
+        async with client(
+            emu, fake, segment_bytes=segment, max_segments_in_flight=in_flight
+        ) as c:
             tracemalloc.start()
             try:
                 result = await c.upload(data, media_category="tweet_video")
@@ -1559,7 +1643,7 @@ async def test_keep_bytes_false_keeps_only_sizes_and_digests() -> None:
 
     assert record.data is None
     assert (record.size, record.sha256) == (len(data), hashlib.sha256(data).hexdigest())
-    assert len(record.segments) == 7
+    assert len(record.segments) == len(data) // segment + 1
     assert peak < 16 * MIB
 
 

@@ -609,6 +609,7 @@ async def test_v1_uploads_get_a_media_key(
     gets a media key, simple or chunked.
     """
     emu = twupload_emulator
+    emu.set_processing(check_after_secs=0)  # one step per STATUS: no waiting
     fake = FakeTime(time.time())  # processing polls without real waiting
     async with AsyncMediaClient(
         emu.credentials, base_url=emu.url, clock=fake.clock, sleep=fake.sleep

@@ -1,5 +1,5 @@
 """
-Test support: a local emulator of the v1.1 media upload service, and a pytest plugin.
+Test support: a local emulator of the X media upload service (v1.1 and v2), and a pytest plugin.
 
 ``from twupload.testing import Emulator`` works without aiohttp installed;
 `Emulator.start` needs it (``pip install 'twupload[emulator]'``). The pytest
@@ -17,12 +17,14 @@ from ._records import (
     RequestRecord,
     SegmentRecord,
 )
+from ._tokens import IssuedToken
 
 
 __all__ = [
     "RATE_LIMIT_KEYS",
     "Emulator",
     "EmulatorStats",
+    "IssuedToken",
     "MediaRecord",
     "ProcessingMode",
     "RequestRecord",

@@ -1,11 +1,16 @@
 """
-What each command of the v1.1 upload service does, as the emulator implements it.
+What each command of the upload service does, and how v1.1 answers.
 
-Every function here runs under `EmulatorState.lock`, takes the request's
-parameters (query and body merged) and answers with a `Reply`. Status codes
-and error shapes follow what the live service was seen to send: error lists
+The work of a command (checking a declaration, storing a segment, finalizing,
+reporting processing) is shared by both API versions and refuses with a
+`Refusal`, which says what is wrong without an API's shape. The v1.1 handlers
+here take the request's parameters (query and body merged) and render answers
+and refusals the way the live v1.1 service was seen to: error lists
 ``{"errors": [{"code", "message"}]}``, the ``{"request", "error"}`` shape for
-segment problems, and an empty 413 for an oversized image.
+segment problems, and an empty 413 for an oversized image. `_v2` renders the
+same work in v2's shapes.
+
+Every function here runs under `EmulatorState.lock`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import _problems as problems
 from ._images import HEAD_BYTES, detect
+from ._records import EARLY_STATUS
 from ._state import Media
 
 
@@ -70,23 +77,53 @@ DECLARED = {
     "gif": {"image/gif"},
     "video": {"video/mp4", "video/quicktime"},
 }
+#: Kinds whose media is processed in the background, when a category asks for it.
+PROCESSED_KINDS = frozenset({"gif", "video"})
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
     """
     An answer: a status and a JSON body (None for an empty body).
+
+    Attributes:
+        content_type: The body's media type (charset utf-8 is added).
+        media_id: The media the answer is about, for the request log.
+        note: What the request log should note about it.
     """
 
     status: int
     body: dict[str, Any] | None = None
+    content_type: str = "application/json"
+    media_id: int | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """
+    A request the service turns down, before it is put in an API version's shape.
+
+    Attributes:
+        message: What is wrong, for people.
+        code: v1.1's error code; None for v1.1's ``{"request", "error"}`` shape.
+        parameter: The parameter at fault, for v2's ``errors[].parameters``.
+        value: Its value as received.
+        status: The HTTP status.
+    """
+
+    message: str
+    code: int | None = None
+    parameter: str | None = None
+    value: object = None
+    status: int = 400
 
 
 def error(status: int, code: int, message: str) -> Reply:
     """
     The service's usual error shape.
     """
-    return Reply(status, {"errors": [{"code": code, "message": message}]})
+    return Reply(status, problems.v1_error(code, message))
 
 
 def request_error(message: str, *, path: str = UPLOAD_PATH) -> Reply:
@@ -96,65 +133,104 @@ def request_error(message: str, *, path: str = UPLOAD_PATH) -> Reply:
     return Reply(400, {"request": path, "error": message})
 
 
-def _missing(name: str) -> Reply:
-    return error(400, 38, f"{name} parameter is missing.")
+def v1(refusal: Refusal) -> Reply:
+    """
+    A refusal in v1.1's shape.
+    """
+    if refusal.code is None:
+        return request_error(refusal.message)
+    return error(refusal.status, refusal.code, refusal.message)
 
 
-def _invalid(name: str) -> Reply:
-    return error(400, 44, f"{name} parameter is invalid.")
+def missing(name: str) -> Refusal:
+    return Refusal(f"{name} parameter is missing.", 38, name)
 
 
-_UNRECOGNIZED = request_error("media type unrecognized.")
+def invalid(name: str, value: object = None) -> Refusal:
+    return Refusal(f"{name} parameter is invalid.", 44, name, value)
 
 
-def _not_found(media_id: int) -> Reply:
-    return error(400, 325, f"Media id {media_id} not found.")
+UNRECOGNIZED = Refusal("media type unrecognized.")
 
 
-def _number(params: Mapping[str, str], name: str) -> int | Reply:
+def not_found(media_id: int, parameter: str = "media_id") -> Refusal:
+    return Refusal(f"Media id {media_id} not found.", 325, parameter, str(media_id))
+
+
+def mismatch(media: str, what: str) -> Refusal:
+    return Refusal(f"Invalid media: {media} does not fit {what}.", 324)
+
+
+def bad_category(category: str) -> Refusal:
+    return Refusal(
+        f"Invalid media_category {category!r}.", 324, "media_category", category
+    )
+
+
+def number(params: Mapping[str, str], name: str) -> int | Refusal:
+    """
+    A decimal parameter; a refusal when it is missing or not digits.
+    """
     value = params.get(name)
     if value is None or value == "":
-        return _missing(name)
+        return missing(name)
     if not value.isascii() or not value.isdigit():
-        return _invalid(name)
+        return invalid(name, value)
     return int(value)
 
 
-def _category(params: Mapping[str, str]) -> str | Reply | None:
+def _category(params: Mapping[str, str]) -> str | Refusal | None:
     category = params.get("media_category") or None
     if category is not None and category not in CATEGORY_KINDS:
-        return error(400, 324, f"Invalid media_category {category!r}.")
+        return bad_category(category)
     return category
 
 
-def _owners(params: Mapping[str, str]) -> tuple[str, ...] | Reply:
-    text = params.get("additional_owners", "").strip()
+def owners_of(ids: list[str]) -> tuple[str, ...] | Refusal:
+    """
+    User ids for ``additional_owners``: at most `MAX_OWNERS`, each a positive number.
+    """
+    if len(ids) > MAX_OWNERS or not all(
+        owner.isascii() and owner.isdigit() and int(owner) > 0 for owner in ids
+    ):
+        return invalid("additional_owners", ",".join(ids))
+    return tuple(str(int(owner)) for owner in ids)
+
+
+def owners_text(text: str) -> tuple[str, ...] | Refusal:
+    """
+    ``additional_owners`` as a comma-separated list.
+    """
+    text = text.strip()
     if not text:
         return ()
-    owners = [owner.strip() for owner in text.split(",")]
-    if len(owners) > MAX_OWNERS or not all(
-        owner.isascii() and owner.isdigit() and int(owner) > 0 for owner in owners
-    ):
-        return _invalid("additional_owners")
-    return tuple(str(int(owner)) for owner in owners)
+    return owners_of([owner.strip() for owner in text.split(",")])
 
 
-def _find(state: EmulatorState, params: Mapping[str, str]) -> Media | Reply:
-    media_id = _number(params, "media_id")
-    if isinstance(media_id, Reply):
-        return media_id
+def find(
+    state: EmulatorState, media_id: int, parameter: str = "media_id"
+) -> Media | Refusal:
+    """
+    The media with *media_id*, or the refusal of an unknown or expired one.
+    """
     media = state.find(media_id)
-    return _not_found(media_id) if media is None else media
+    return not_found(media_id, parameter) if media is None else media
 
 
-def _fits(kind: str, found: Detected) -> bool:
+def _find(state: EmulatorState, params: Mapping[str, str]) -> Media | Refusal:
+    media_id = number(params, "media_id")
+    if isinstance(media_id, Refusal):
+        return media_id
+    return find(state, media_id)
+
+
+def fits(kind: str, found: Detected) -> bool:
+    """
+    Whether the bytes found are of *kind* (an animated GIF is a ``gif``).
+    """
     if kind == "gif":
         return found.media_type == "image/gif"
     return found.kind == kind
-
-
-def _mismatch(media: str, what: str) -> Reply:
-    return error(400, 324, f"Invalid media: {media} does not fit {what}.")
 
 
 def _key_of(media: Media) -> dict[str, str]:
@@ -166,7 +242,7 @@ def _key_of(media: Media) -> dict[str, str]:
 
 def media_info(state: EmulatorState, media: Media) -> dict[str, Any]:
     """
-    The media object the service describes a media with, as of now.
+    The media object v1.1 describes a media with, as of now.
     """
     info: dict[str, Any] = {
         "media_id": media.media_id,
@@ -175,16 +251,20 @@ def media_info(state: EmulatorState, media: Media) -> dict[str, Any]:
     }
     info["size"] = media.size
     info["expires_after_secs"] = state.expires_after(media)
-    if media.finalized and media.kind != "subtitles":
-        info.update(_outcome(media))
+    info.update(outcome(state, media))
     return info
 
 
-def _outcome(media: Media) -> dict[str, Any]:
-    plan = media.processing
-    if plan is None and media.kind == "video":
+def outcome(state: EmulatorState, media: Media) -> dict[str, Any]:
+    """
+    What a finalized media reports about itself: ``image``, ``video``, ``processing_info``.
+    """
+    if not media.finalized or media.kind == "subtitles":
+        return {}
+    info = media.processing_info(state.clock())
+    if info is None and media.kind == "video":
         return {"video": {"video_type": media.media_type}}
-    if plan is None:
+    if info is None:
         return {
             "image": {
                 "image_type": media.media_type,
@@ -192,48 +272,30 @@ def _outcome(media: Media) -> dict[str, Any]:
                 "h": media.height,
             }
         }
-    outcome: dict[str, Any] = {}
-    if plan.succeeded(media.status_calls):
+    found: dict[str, Any] = {}
+    if info["state"] == "succeeded":
         # Processing transcodes GIFs and videos to MP4.
-        outcome["video"] = {"video_type": "video/mp4"}
-    outcome["processing_info"] = plan.info(media.status_calls)
-    return outcome
+        found["video"] = {"video_type": "video/mp4"}
+    found["processing_info"] = info
+    return found
 
 
-def simple_upload(  # noqa: PLR0911 - one return per refusal
-    state: EmulatorState, params: Mapping[str, str], received: Received | None
-) -> Reply:
+def store_upload(
+    state: EmulatorState,
+    received: Received,
+    found: Detected,
+    *,
+    kind: str,
+    category: str | None,
+    owners: tuple[str, ...],
+    api: str,
+) -> Media:
     """
-    One-request upload of a still image (or a small GIF without a GIF category).
+    Keep a one-request upload, and start its processing when its category asks for it.
     """
-    if received is None:
-        return _missing("media")
-    if received.invalid:
-        return _invalid(received.field)
-    if received.too_large:
-        return Reply(413)
-    category = _category(params)
-    if isinstance(category, Reply):
-        return category
-    owners = _owners(params)
-    if isinstance(owners, Reply):
-        return owners
-    found = detect(received.head)
-    if found is None:
-        return _UNRECOGNIZED
-    if found.kind == "video":
-        return error(
-            400, 324, "Video must be uploaded in chunks (INIT, APPEND, FINALIZE)."
-        )
-    if category is not None and CATEGORY_KINDS[category] != "image":
-        return error(
-            400, 324, f"media_category {category} needs the chunked upload (INIT)."
-        )
-    if category is not None and not _fits("image", found):
-        return _mismatch("an animated GIF", f"media_category {category}")
     media = Media(
         media_id=state.new_id(),
-        kind="image" if category else found.kind,
+        kind=kind,
         chunked=False,
         media_type=found.media_type,
         declared_type=None,
@@ -247,39 +309,96 @@ def simple_upload(  # noqa: PLR0911 - one return per refusal
         width=found.width,
         height=found.height,
         finalized=True,
+        api=api,
     )
     state.media[media.media_id] = media
+    if category is not None and kind in PROCESSED_KINDS:
+        media.start_processing(state.processing, state.clock())
+    return media
+
+
+def simple_upload(  # noqa: PLR0911 - one return per refusal
+    state: EmulatorState, params: Mapping[str, str], received: Received | None
+) -> Reply:
+    """
+    One-request upload of a still image (or a small GIF without a GIF category).
+    """
+    if received is None:
+        return v1(missing("media"))
+    if received.invalid:
+        return v1(invalid(received.field))
+    if received.too_large:
+        return Reply(413)
+    category = _category(params)
+    if isinstance(category, Refusal):
+        return v1(category)
+    owners = owners_text(params.get("additional_owners", ""))
+    if isinstance(owners, Refusal):
+        return v1(owners)
+    found = detect(received.head)
+    if found is None:
+        return v1(UNRECOGNIZED)
+    if found.kind == "video":
+        return error(
+            400, 324, "Video must be uploaded in chunks (INIT, APPEND, FINALIZE)."
+        )
+    if category is not None and CATEGORY_KINDS[category] != "image":
+        return error(
+            400, 324, f"media_category {category} needs the chunked upload (INIT)."
+        )
+    if category is not None and not fits("image", found):
+        return v1(mismatch("an animated GIF", f"media_category {category}"))
+    media = store_upload(
+        state,
+        received,
+        found,
+        kind="image" if category else found.kind,
+        category=category,
+        owners=owners,
+        api="1.1",
+    )
     return Reply(200, media_info(state, media))
 
 
-def init(state: EmulatorState, params: Mapping[str, str]) -> Reply:  # noqa: PLR0911 - one return per refusal
+def declared_kind(media_type: str, category: str | None) -> str | Refusal:
     """
-    Start a chunked upload: check the declaration, create the media id.
+    The kind of media an INIT declares, checked against its category.
     """
-    total = _number(params, "total_bytes")
-    if isinstance(total, Reply):
-        return total
-    media_type = params.get("media_type", "").strip().lower()
-    if not media_type:
-        return _missing("media_type")
-    category = _category(params)
-    if isinstance(category, Reply):
-        return category
-    owners = _owners(params)
-    if isinstance(owners, Reply):
-        return owners
     if category == "subtitles":
-        kind = "subtitles"
-    elif media_type not in TYPE_KINDS:
-        return _UNRECOGNIZED
-    else:
-        kind = CATEGORY_KINDS[category] if category else TYPE_KINDS[media_type]
-        if media_type not in DECLARED[kind]:
-            return _mismatch(f"media_type {media_type}", f"media_category {category}")
-    if total == 0:
-        return _invalid("total_bytes")
-    if total > MAX_TOTAL_BYTES[kind]:
-        return error(400, 324, f"File size exceeds {MAX_TOTAL_BYTES[kind]} bytes.")
+        return "subtitles"
+    if media_type not in TYPE_KINDS:
+        return UNRECOGNIZED
+    kind = CATEGORY_KINDS[category] if category else TYPE_KINDS[media_type]
+    if media_type not in DECLARED[kind]:
+        return mismatch(f"media_type {media_type}", f"media_category {category}")
+    return kind
+
+
+def too_big(kind: str, total: int, limits: Mapping[str, int]) -> Refusal | None:
+    """
+    The refusal of a ``total_bytes`` over the limit for *kind*, if it is.
+    """
+    if total <= limits[kind]:
+        return None
+    return Refusal(
+        f"File size exceeds {limits[kind]} bytes.", 324, "total_bytes", str(total)
+    )
+
+
+def start_upload(
+    state: EmulatorState,
+    *,
+    kind: str,
+    media_type: str,
+    category: str | None,
+    total: int,
+    owners: tuple[str, ...],
+    shared: bool,
+    api: str,
+) -> Media:
+    """
+    Create the media of a chunked upload.
+    """
     media = Media(
         media_id=state.new_id(),
         kind=kind,
@@ -290,9 +409,47 @@ def init(state: EmulatorState, params: Mapping[str, str]) -> Reply:  # noqa: PLR
         total_bytes=total,
         created=state.clock(),
         owners=owners,
-        shared=params.get("shared", "").lower() == "true",
+        shared=shared,
+        api=api,
     )
     state.media[media.media_id] = media
+    return media
+
+
+def init(state: EmulatorState, params: Mapping[str, str]) -> Reply:  # noqa: PLR0911 - one return per refusal
+    """
+    Start a chunked upload: check the declaration, create the media id.
+    """
+    total = number(params, "total_bytes")
+    if isinstance(total, Refusal):
+        return v1(total)
+    media_type = params.get("media_type", "").strip().lower()
+    if not media_type:
+        return v1(missing("media_type"))
+    category = _category(params)
+    if isinstance(category, Refusal):
+        return v1(category)
+    owners = owners_text(params.get("additional_owners", ""))
+    if isinstance(owners, Refusal):
+        return v1(owners)
+    kind = declared_kind(media_type, category)
+    if isinstance(kind, Refusal):
+        return v1(kind)
+    if total == 0:
+        return v1(invalid("total_bytes"))
+    refused = too_big(kind, total, MAX_TOTAL_BYTES)
+    if refused is not None:
+        return v1(refused)
+    media = start_upload(
+        state,
+        kind=kind,
+        media_type=media_type,
+        category=category,
+        total=total,
+        owners=owners,
+        shared=params.get("shared", "").lower() == "true",
+        api="1.1",
+    )
     return Reply(
         202,
         {
@@ -304,54 +461,67 @@ def init(state: EmulatorState, params: Mapping[str, str]) -> Reply:  # noqa: PLR
     )
 
 
-def append(  # noqa: PLR0911 - one return per refusal
+def add_segment(
+    state: EmulatorState, media: Media, index: int, received: Received | None
+) -> Refusal | None:
+    """
+    Store one segment of a chunked upload, unless something is wrong with it.
+    """
+    if not 0 <= index <= MAX_SEGMENT_INDEX:
+        return Refusal(
+            "SegmentIndex must be between 0 and 999.",
+            parameter="segment_index",
+            value=str(index),
+        )
+    if received is None:
+        return missing("media")
+    if received.invalid:
+        return invalid(received.field)
+    if received.too_large:
+        return Refusal(
+            f"Segment size exceeds {MAX_SEGMENT_BYTES} bytes.", parameter="media"
+        )
+    if media.finalized:
+        return Refusal(f"Media id {media.media_id} is already finalized.", 324)
+    media.add_segment(index, received, keep=state.keep_bytes)
+    return None
+
+
+def append(
     state: EmulatorState, params: Mapping[str, str], received: Received | None
 ) -> Reply:
     """
     Store one segment of a chunked upload; 204 with an empty body.
     """
     media = _find(state, params)
-    if isinstance(media, Reply):
-        return media
-    index = _number(params, "segment_index")
-    if isinstance(index, Reply):
-        return index
-    if index > MAX_SEGMENT_INDEX:
-        return request_error("SegmentIndex must be between 0 and 999.")
-    if received is None:
-        return _missing("media")
-    if received.invalid:
-        return _invalid(received.field)
-    if received.too_large:
-        return request_error(f"Segment size exceeds {MAX_SEGMENT_BYTES} bytes.")
-    if media.finalized:
-        return error(400, 324, f"Media id {media.media_id} is already finalized.")
-    media.add_segment(index, received, keep=state.keep_bytes)
-    return Reply(204)
+    if isinstance(media, Refusal):
+        return v1(media)
+    index = number(params, "segment_index")
+    if isinstance(index, Refusal):
+        return v1(index)
+    refused = add_segment(state, media, index, received)
+    return Reply(204) if refused is None else v1(refused)
 
 
-def finalize(state: EmulatorState, params: Mapping[str, str]) -> Reply:
+def complete(state: EmulatorState, media: Media) -> Refusal | None:
     """
     Close a chunked upload: check the bytes, then start processing if it applies.
 
-    A repeated FINALIZE answers with the media's current state.
+    Finalizing again changes nothing.
     """
-    media = _find(state, params)
-    if isinstance(media, Reply):
-        return media
     if media.finalized:
-        return Reply(201, media_info(state, media))
+        return None
     if media.size != media.total_bytes:
-        return request_error("Segments do not add up to provided total file size.")
+        return Refusal("Segments do not add up to provided total file size.")
     data = media.assembled() if state.keep_bytes else None
     head = data[:HEAD_BYTES] if data is not None else media.head()
     if media.kind != "subtitles":
         found = detect(head)
         if found is None:
-            return _UNRECOGNIZED
-        if not _fits(media.kind, found):
+            return UNRECOGNIZED
+        if not fits(media.kind, found):
             declared = media.category or f"media_type {media.declared_type}"
-            return _mismatch(f"the {found.media_type} bytes", declared)
+            return mismatch(f"the {found.media_type} bytes", declared)
         media.media_type = found.media_type
         media.width, media.height = found.width, found.height
     media.data = data
@@ -360,25 +530,65 @@ def finalize(state: EmulatorState, params: Mapping[str, str]) -> Reply:
     )
     for segment in media.segments.values():
         segment.data = None
+    media.pending.clear()
     media.finalized = True
-    if media.category is not None and media.kind in {"gif", "video"}:
-        media.processing = state.processing
-    return Reply(201, media_info(state, media))
+    processed = media.category is not None or media.api == "2"
+    if processed and media.kind in PROCESSED_KINDS:
+        media.start_processing(state.processing, state.clock())
+    return None
+
+
+def finalize(state: EmulatorState, params: Mapping[str, str]) -> Reply:
+    """
+    Close a chunked upload; a repeated FINALIZE answers with the media's current state.
+    """
+    media = _find(state, params)
+    if isinstance(media, Refusal):
+        return v1(media)
+    refused = complete(state, media)
+    return Reply(201, media_info(state, media)) if refused is None else v1(refused)
+
+
+def poll(state: EmulatorState, media: Media) -> str | None:
+    """
+    Count a STATUS of *media*; return the log note of an early one.
+    """
+    return EARLY_STATUS if media.poll(state.clock()) else None
 
 
 def status(state: EmulatorState, params: Mapping[str, str]) -> Reply:
     """
-    Report a media's state; each call moves background processing one step on.
+    Report a media's state as of now (processing moves with the clock, not with STATUS).
     """
     media = _find(state, params)
-    if isinstance(media, Reply):
-        return media
-    if media.processing is not None:
-        media.status_calls += 1
-    return Reply(200, media_info(state, media))
+    if isinstance(media, Refusal):
+        return v1(media)
+    note = poll(state, media)
+    return Reply(200, media_info(state, media), note=note)
 
 
-def metadata(state: EmulatorState, body: bytes | None) -> Reply:  # noqa: PLR0911 - one return per refusal
+def alt_text(media: Media, text: object) -> Refusal | None:
+    """
+    Attach alt text to a finalized image or GIF, unless the text or the media does not fit.
+    """
+    if not isinstance(text, str):
+        return missing("alt_text.text")
+    if len(text) > MAX_ALT_TEXT:
+        return Refusal(
+            f"alt_text.text is longer than {MAX_ALT_TEXT} characters.",
+            44,
+            "alt_text.text",
+            text,
+        )
+    if not media.finalized:
+        return Refusal(f"Media id {media.media_id} is not finalized.", 324)
+    if media.kind not in {"image", "gif"}:
+        return Refusal("Alt text applies to images and GIFs only.", 324)
+    media.alt_text = text
+    return None
+
+
+def metadata(state: EmulatorState, body: bytes | None) -> Reply:
     """
     Attach alt text to an uploaded image or GIF; 200 with an empty body.
     """
@@ -390,19 +600,8 @@ def metadata(state: EmulatorState, body: bytes | None) -> Reply:  # noqa: PLR091
         return error(400, 44, "The body must be a JSON object.")
     raw_id = payload.get("media_id")
     media = _find(state, {"media_id": str(raw_id)} if raw_id is not None else {})
-    if isinstance(media, Reply):
-        return media
-    alt_text = payload.get("alt_text")
-    text = alt_text.get("text") if isinstance(alt_text, dict) else None
-    if not isinstance(text, str):
-        return _missing("alt_text.text")
-    if len(text) > MAX_ALT_TEXT:
-        return error(
-            400, 44, f"alt_text.text is longer than {MAX_ALT_TEXT} characters."
-        )
-    if not media.finalized:
-        return error(400, 324, f"Media id {media.media_id} is not finalized.")
-    if media.kind not in {"image", "gif"}:
-        return error(400, 324, "Alt text applies to images and GIFs only.")
-    media.alt_text = text
-    return Reply(200)
+    if isinstance(media, Refusal):
+        return v1(media)
+    given = payload.get("alt_text")
+    refused = alt_text(media, given.get("text") if isinstance(given, dict) else None)
+    return Reply(200) if refused is None else v1(refused)

@@ -1,5 +1,9 @@
 """
-The service's side of rate limiting: one fixed window per command, reported in headers.
+The service's side of rate limiting: fixed windows per command, reported in headers.
+
+Every command has a 15-minute window (``x-rate-limit-*``); it can also have the
+24-hour user and app windows the X API v2 reports (``x-user-limit-24hour-*``,
+``x-app-limit-24hour-*``). A request is refused when any of them is spent.
 """
 
 from __future__ import annotations
@@ -22,6 +26,22 @@ DEFAULT_LIMITS = {
     "metadata": 500,
 }
 DEFAULT_WINDOW = 900.0
+#: Per-user requests per 15 minutes of the v2 endpoints, by command (X API rate
+#: limits page, 2026-01-16): one-shot upload and metadata 500, STATUS 1,000,
+#: initialize, append and finalize 1,875 each.
+V2_LIMITS = {
+    "upload": 500,
+    "INIT": 1_875,
+    "APPEND": 1_875,
+    "FINALIZE": 1_875,
+    "STATUS": 1_000,
+    "metadata": 500,
+}
+DAY = 86_400.0
+#: Header prefixes: the 15-minute window, and the 24-hour user and app windows.
+WINDOW_PREFIX = "x-rate-limit-"
+USER_DAY_PREFIX = "x-user-limit-24hour-"
+APP_DAY_PREFIX = "x-app-limit-24hour-"
 
 
 @dataclass
@@ -39,14 +59,28 @@ class _Window:
             return now, 0
         return self.start, self.used
 
-    def headers(self, now: float) -> dict[str, str]:
+    def headers(self, now: float, prefix: str = WINDOW_PREFIX) -> dict[str, str]:
         start, used = self.current(now)
         return {
-            "x-rate-limit-limit": str(self.limit),
-            "x-rate-limit-remaining": str(max(0, self.limit - used)),
+            f"{prefix}limit": str(self.limit),
+            f"{prefix}remaining": str(max(0, self.limit - used)),
             # Rounded up: a client that waits until this second is never early.
-            "x-rate-limit-reset": str(math.ceil(start + self.length)),
+            f"{prefix}reset": str(math.ceil(start + self.length)),
         }
+
+
+def _check_limit(name: str, limit: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"{name} must be an int >= 0, not {limit!r}.")
+
+
+def _check_length(name: str, seconds: object) -> None:
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not seconds > 0
+    ):
+        raise ValueError(f"{name} must be positive seconds, not {seconds!r}.")
 
 
 def check_key(key: str) -> str:
@@ -68,41 +102,70 @@ class RateLimits:
     """
 
     def __init__(self) -> None:
+        # Per command: its windows by header prefix, the 15-minute one first.
         self._windows = {
-            key: _Window(limit, DEFAULT_WINDOW) for key, limit in DEFAULT_LIMITS.items()
+            key: {WINDOW_PREFIX: _Window(limit, DEFAULT_WINDOW)}
+            for key, limit in DEFAULT_LIMITS.items()
         }
 
-    def configure(self, key: str, *, limit: int, window: float) -> None:
+    def configure(
+        self,
+        key: str,
+        *,
+        limit: int,
+        window: float,
+        day_limit: int | None = None,
+        app_day_limit: int | None = None,
+        day_window: float = DAY,
+    ) -> None:
         """
-        Replace *key*'s window with a fresh one of *limit* requests per *window* seconds.
+        Replace *key*'s windows with fresh ones.
+
+        *limit* requests per *window* seconds, and, when given, *day_limit*
+        (user) and *app_day_limit* (app) requests per *day_window* seconds.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise ValueError(f"limit must be an int >= 0, not {limit!r}.")
-        if not window > 0:
-            raise ValueError(f"window must be positive seconds, not {window!r}.")
-        self._windows[check_key(key)] = _Window(limit, float(window))
+        _check_limit("limit", limit)
+        _check_length("window", window)
+        windows = {WINDOW_PREFIX: _Window(limit, float(window))}
+        for prefix, name, value in (
+            (USER_DAY_PREFIX, "day_limit", day_limit),
+            (APP_DAY_PREFIX, "app_day_limit", app_day_limit),
+        ):
+            if value is not None:
+                _check_limit(name, value)
+                _check_length("day_window", day_window)
+                windows[prefix] = _Window(value, float(day_window))
+        self._windows[check_key(key)] = windows
 
     def reset(self) -> None:
         """
         Start every window afresh, keeping the configured limits.
         """
-        for window in self._windows.values():
-            window.start = None
-            window.used = 0
+        for windows in self._windows.values():
+            for window in windows.values():
+                window.start = None
+                window.used = 0
 
     def take(self, key: str, now: float) -> tuple[bool, dict[str, str]]:
         """
         Count one request against *key*; return whether it may proceed, and the headers.
+
+        A request refused by one window counts against none.
         """
-        window = self._windows[key]
-        window.start, window.used = window.current(now)
-        allowed = window.used < window.limit
+        windows = self._windows[key].values()
+        for window in windows:
+            window.start, window.used = window.current(now)
+        allowed = all(window.used < window.limit for window in windows)
         if allowed:
-            window.used += 1
-        return allowed, window.headers(now)
+            for window in windows:
+                window.used += 1
+        return allowed, self.peek(key, now)
 
     def peek(self, key: str, now: float) -> dict[str, str]:
         """
-        The headers of *key*'s window, without counting a request or opening a window.
+        The headers of *key*'s windows, without counting a request or opening a window.
         """
-        return self._windows[key].headers(now)
+        headers: dict[str, str] = {}
+        for prefix, window in self._windows[key].items():
+            headers.update(window.headers(now, prefix))
+        return headers

@@ -18,8 +18,13 @@ if TYPE_CHECKING:
 #: How background processing of GIFs and videos goes; see `Emulator.set_processing`.
 ProcessingMode = Literal["succeed", "fail", "stuck_in_progress", "pending_forever"]
 
-#: The rate-limit windows, one per command, as the service reports them.
+#: The rate-limit windows, one per command, as the service reports them. v2's
+#: ``initialize``, ``append`` and ``finalize`` endpoints are the ``INIT``,
+#: ``APPEND`` and ``FINALIZE`` commands; each API version has its own windows.
 RATE_LIMIT_KEYS = ("upload", "INIT", "APPEND", "FINALIZE", "STATUS", "metadata")
+
+#: The API versions the emulator serves: v1.1 (``/1.1/media/...``) and v2 (``/2/...``).
+API_VERSIONS = ("1.1", "2")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ class MediaRecord:
         segments: The APPENDs received, by ascending index.
         processing_state: ``"pending"``, ``"in_progress"``, ``"succeeded"``,
             ``"failed"``, or None for media without background processing.
+        api: The API version it was uploaded through, ``"1.1"`` or ``"2"``.
     """
 
     media_id: int
@@ -86,6 +92,7 @@ class MediaRecord:
     shared: bool = False
     segments: tuple[SegmentRecord, ...] = ()
     processing_state: str | None = None
+    api: str = "1.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +104,8 @@ class RequestRecord:
         method: ``"GET"`` or ``"POST"`` (or whatever arrived).
         path: The URL path, without the query.
         command: ``"upload"``, ``"INIT"``, ``"APPEND"``, ``"FINALIZE"``,
-            ``"STATUS"`` or ``"metadata"``; None when it could not be told.
+            ``"STATUS"`` or ``"metadata"`` (v2's endpoints by the same names),
+            ``"token"`` for ``POST /2/oauth2/token``; None when it could not be told.
         status: The HTTP status answered; None when the connection was dropped.
         content_length: The ``Content-Length`` header, if sent.
         body_bytes: Body bytes actually read.
@@ -105,7 +113,10 @@ class RequestRecord:
         segment_index: The ``segment_index`` of an APPEND.
         transaction_id: The ``x-transaction-id`` answered.
         note: Why the request was refused or altered (``"signature mismatch"``,
-            ``"injected"``, ``"dropped"``, ...), never a secret.
+            ``"injected"``, ``"dropped"``, `EARLY_STATUS` ...), never a secret.
+        api: ``"1.1"`` or ``"2"``, by the path.
+        auth: How the request authenticated: ``"oauth1"``, ``"bearer"``, or
+            None (no credentials accepted, or none needed).
     """
 
     method: str
@@ -118,6 +129,12 @@ class RequestRecord:
     segment_index: int | None = None
     transaction_id: str | None = None
     note: str | None = None
+    api: str = "1.1"
+    auth: str | None = None
+
+
+#: The `RequestRecord.note` of a STATUS sent before the ``check_after_secs`` it was given.
+EARLY_STATUS = "STATUS before check_after_secs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +146,15 @@ class EmulatorStats:
         requests: Requests received (dropped ones included).
         by_status: How many responses had each HTTP status.
         by_command: How many requests named each command.
-        rejected_401: Requests refused for their OAuth signature.
+        rejected_401: Requests refused with 401: a bad OAuth 1.0a signature, a
+            missing, unknown or expired bearer token.
         rejected_429: Requests that arrived in an exhausted rate-limit window.
         injected_failures: Responses replaced by `Emulator.fail_next`.
         dropped_connections: Connections closed by `Emulator.drop_next`.
         max_concurrent: Most requests in progress at the same time.
+        token_requests: Requests to ``POST /2/oauth2/token``, whatever their outcome.
+        early_status_polls: STATUS requests sent before the ``check_after_secs``
+            the previous answer about that media asked for.
     """
 
     requests: int = 0
@@ -144,3 +165,5 @@ class EmulatorStats:
     injected_failures: int = 0
     dropped_connections: int = 0
     max_concurrent: int = 0
+    token_requests: int = 0
+    early_status_polls: int = 0

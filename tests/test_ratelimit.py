@@ -4,8 +4,10 @@ Pacing: never send into an exhausted window, shared by every task of a client.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
+import re
 
 from typing import TYPE_CHECKING
 
@@ -17,16 +19,20 @@ import respx
 from twupload import (
     APIError,
     AsyncMediaClient,
+    BearerToken,
+    ConfigurationError,
     InvalidMediaError,
     RateLimit,
     RateLimitError,
+    RateLimitScope,
+    RateLimitStore,
 )
-from twupload._ratelimit import RateLimiter
+from twupload._ratelimit import RateLimiter, read_limits, scope_for
 from twupload._retry import RetryPolicy
 from twupload._transport import Transport
 
 from fakes import FakeTime
-from samples import png
+from samples import SECRETS, png
 
 
 if TYPE_CHECKING:
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 NOW = 1_767_225_600.0
+SCOPE = RateLimitScope("0123456789abcdef", "1.1")
 UPLOAD = "https://upload.twitter.com/1.1/media/upload.json"
 
 
@@ -53,12 +60,18 @@ class PacingTime(FakeTime):
         await super().sleep(seconds)
 
 
-async def _acquire(limiter: RateLimiter, key: str) -> bool:
+async def _acquire(limiter: RateLimiter, key: str, *, max_wait: float = 900.0) -> bool:
     """
     Acquire, failing instead of hanging when a pacing bug would hold the request forever.
     """
     with anyio.fail_after(10):
-        return await limiter.acquire(key)
+        return await limiter.acquire(SCOPE, key, max_wait=max_wait)
+
+
+async def _release(
+    limiter: RateLimiter, key: str, probe: bool, headers: Mapping[str, str] | None
+) -> None:
+    await limiter.release(SCOPE, key, probe, headers=headers)
 
 
 def _headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
@@ -76,14 +89,14 @@ async def test_first_request_probes_then_headers_allow_the_rest() -> None:
     time = PacingTime(NOW)
     limiter = RateLimiter(clock=time.clock, sleep=time.sleep, clock_skew=1)
     assert await _acquire(limiter, "upload") is True
-    limiter.release("upload", probe=True, headers=_headers(3, 2, NOW + 10))
+    await _release(limiter, "upload", True, _headers(3, 2, NOW + 10))
     assert await _acquire(limiter, "upload") is False
     assert await _acquire(limiter, "upload") is False
     assert time.sleeps == []
     # The window is spent: the next acquire sleeps to the reset plus skew, then probes.
     assert await _acquire(limiter, "upload") is True
     assert time.sleeps == [11.0]
-    assert limiter.snapshot() == {
+    assert limiter.snapshot(SCOPE) == {
         "upload": RateLimit(3, 2, dt.datetime.fromtimestamp(NOW + 10, dt.timezone.utc))
     }
 
@@ -106,7 +119,7 @@ async def test_waiters_queue_behind_the_probe() -> None:
         group.start_soon(task, "b")
         await anyio.wait_all_tasks_blocked()
         assert order == []
-        limiter.release("INIT", probe=True, headers=_headers(10, 5, NOW + 60))
+        await _release(limiter, "INIT", True, _headers(10, 5, NOW + 60))
     assert sorted(order) == ["a:go", "b:go"]
 
 
@@ -117,15 +130,15 @@ async def test_in_flight_requests_are_subtracted_from_remaining() -> None:
     time = PacingTime(NOW)
     limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
     await _acquire(limiter, "APPEND")
-    limiter.release("APPEND", probe=True, headers=_headers(10, 9, NOW + 60))
+    await _release(limiter, "APPEND", True, _headers(10, 9, NOW + 60))
     for _ in range(5):
         await _acquire(limiter, "APPEND")
     # One of the five answers: 7 remain at the server, 4 of ours are still in flight.
-    limiter.release("APPEND", probe=False, headers=_headers(10, 7, NOW + 60))
-    window = limiter._windows["APPEND"]
+    await _release(limiter, "APPEND", False, _headers(10, 7, NOW + 60))
+    window = limiter.window(SCOPE, "APPEND").buckets[""]
     assert window.available == 3  # min(4 left locally, 7 - 4)
     # An older window's late answer is ignored.
-    limiter.release("APPEND", probe=False, headers=_headers(10, 9, NOW - 60))
+    await _release(limiter, "APPEND", False, _headers(10, 9, NOW - 60))
     assert window.available == 3
 
 
@@ -135,7 +148,7 @@ async def test_no_headers_means_no_pacing() -> None:
     """
     limiter = RateLimiter()
     assert await _acquire(limiter, "STATUS") is True
-    limiter.release("STATUS", probe=True, headers={})
+    await _release(limiter, "STATUS", True, {})
     assert [await _acquire(limiter, "STATUS") for _ in range(3)] == [False] * 3
 
 
@@ -145,7 +158,7 @@ async def test_failed_probe_lets_the_next_task_probe() -> None:
     """
     limiter = RateLimiter()
     assert await _acquire(limiter, "FINALIZE") is True
-    limiter.release("FINALIZE", probe=True, headers=None)
+    await _release(limiter, "FINALIZE", True, None)
     assert await _acquire(limiter, "FINALIZE") is True
 
 
@@ -154,18 +167,18 @@ async def test_too_long_a_wait_raises() -> None:
     An exhausted window that resets beyond max_wait raises RateLimitError without sleeping.
     """
     time = PacingTime(NOW)
-    limiter = RateLimiter(clock=time.clock, sleep=time.sleep, max_wait=60)
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
     await _acquire(limiter, "upload")
-    limiter.release("upload", probe=True, headers=_headers(1, 0, NOW + 3600))
-    with pytest.raises(RateLimitError, match="max_rate_limit_wait") as info:
-        await _acquire(limiter, "upload")
+    await _release(limiter, "upload", True, _headers(1, 0, NOW + 3600))
+    with pytest.raises(RateLimitError, match="max_rate_limit_wait=60 s") as info:
+        await _acquire(limiter, "upload", max_wait=60)
     assert info.value.reset_at is not None
     assert time.sleeps == []
 
 
 async def _exhausted(limiter: RateLimiter, key: str, reset: float) -> None:
     assert await _acquire(limiter, key) is True
-    limiter.release(key, probe=True, headers=_headers(1, 0, reset))
+    await _release(limiter, key, True, _headers(1, 0, reset))
 
 
 @pytest.mark.parametrize("now", [NOW + 9, NOW + 10, NOW + 10.5, NOW + 11.5])
@@ -204,13 +217,13 @@ async def test_a_newer_windows_headers_replace_the_current_window() -> None:
     time = PacingTime(NOW)
     limiter = RateLimiter(clock=time.clock, sleep=time.sleep, clock_skew=1)
     assert await _acquire(limiter, "INIT") is True
-    limiter.release("INIT", probe=True, headers=_headers(3, 1, NOW + 10))
+    await _release(limiter, "INIT", True, _headers(3, 1, NOW + 10))
     assert await _acquire(limiter, "INIT") is False  # the window's last request
     # Its answer already comes from the next window, which resets at NOW + 25.
-    limiter.release("INIT", probe=False, headers=_headers(3, 2, NOW + 25))
+    await _release(limiter, "INIT", False, _headers(3, 2, NOW + 25))
     assert [await _acquire(limiter, "INIT") for _ in range(2)] == [False, False]
     assert time.sleeps == []
-    assert limiter.snapshot()["INIT"].reset_at.timestamp() == NOW + 25
+    assert limiter.snapshot(SCOPE)["INIT"].reset_at.timestamp() == NOW + 25
     # Then that window is spent too: the next request waits for its reset.
     assert await _acquire(limiter, "INIT") is True
     assert time.sleeps == [26.0]
@@ -223,12 +236,12 @@ async def test_a_late_answer_never_raises_the_count_of_the_same_window() -> None
     time = PacingTime(NOW)
     limiter = RateLimiter(clock=time.clock, sleep=time.sleep, clock_skew=1)
     assert await _acquire(limiter, "APPEND") is True
-    limiter.release("APPEND", probe=True, headers=_headers(10, 9, NOW + 60))
+    await _release(limiter, "APPEND", True, _headers(10, 9, NOW + 60))
     assert [await _acquire(limiter, "APPEND") for _ in range(2)] == [False, False]
     # Another client spent five: the first answer says 3 remain, one of ours in flight.
-    limiter.release("APPEND", probe=False, headers=_headers(10, 3, NOW + 60))
+    await _release(limiter, "APPEND", False, _headers(10, 3, NOW + 60))
     # The second answer was counted before the other client's five: it says 7.
-    limiter.release("APPEND", probe=False, headers=_headers(10, 7, NOW + 60))
+    await _release(limiter, "APPEND", False, _headers(10, 7, NOW + 60))
     assert [await _acquire(limiter, "APPEND") for _ in range(2)] == [False, False]
     assert time.sleeps == []
     assert await _acquire(limiter, "APPEND") is True
@@ -242,16 +255,16 @@ async def test_headers_reappearing_after_an_unlimited_answer_restore_pacing() ->
     time = PacingTime(NOW)
     limiter = RateLimiter(clock=time.clock, sleep=time.sleep, clock_skew=1)
     assert await _acquire(limiter, "STATUS") is True
-    limiter.release("STATUS", probe=True, headers={})
+    await _release(limiter, "STATUS", True, {})
     assert [await _acquire(limiter, "STATUS") for _ in range(3)] == [False] * 3
     # A header-less answer to an unpaced request changes nothing.
-    limiter.release("STATUS", probe=False, headers={})
+    await _release(limiter, "STATUS", False, {})
     assert await _acquire(limiter, "STATUS") is False
     # Limits are back: 2 remain and our 3 in flight will spend them.
-    limiter.release("STATUS", probe=False, headers=_headers(10, 2, NOW + 60))
+    await _release(limiter, "STATUS", False, _headers(10, 2, NOW + 60))
     assert await _acquire(limiter, "STATUS") is True
     assert time.sleeps == [61.0]
-    assert limiter.snapshot()["STATUS"] == RateLimit.from_headers(
+    assert limiter.snapshot(SCOPE)["STATUS"] == RateLimit.from_headers(
         _headers(10, 2, NOW + 60)
     )
 
@@ -263,9 +276,9 @@ async def test_one_header_less_answer_inside_a_known_window_keeps_pacing() -> No
     time = PacingTime(NOW)
     limiter = RateLimiter(clock=time.clock, sleep=time.sleep, clock_skew=1)
     assert await _acquire(limiter, "FINALIZE") is True
-    limiter.release("FINALIZE", probe=True, headers=_headers(2, 1, NOW + 30))
+    await _release(limiter, "FINALIZE", True, _headers(2, 1, NOW + 30))
     assert await _acquire(limiter, "FINALIZE") is False
-    limiter.release("FINALIZE", probe=False, headers={})
+    await _release(limiter, "FINALIZE", False, {})
     assert await _acquire(limiter, "FINALIZE") is True
     assert time.sleeps == [31.0]
 
@@ -279,21 +292,28 @@ class RecordingStore:
         self.inner = inner
         self.events: list[tuple[object, ...]] = []
 
-    async def acquire(self, key: str) -> bool:
-        probe = await self.inner.acquire(key)
+    async def acquire(
+        self, scope: RateLimitScope, key: str, *, max_wait: float
+    ) -> object:
+        probe = await self.inner.acquire(scope, key, max_wait=max_wait)
         self.events.append(("acquire", key, probe))
         return probe
 
-    def release(
-        self, key: str, *, probe: bool, headers: Mapping[str, str] | None
+    async def release(
+        self,
+        scope: RateLimitScope,
+        key: str,
+        permit: object,
+        *,
+        headers: Mapping[str, str] | None,
     ) -> None:
         self.events.append(
-            ("release", key, probe, None if headers is None else dict(headers))
+            ("release", key, permit, None if headers is None else dict(headers))
         )
-        self.inner.release(key, probe=probe, headers=headers)
+        await self.inner.release(scope, key, permit, headers=headers)
 
-    def snapshot(self) -> dict[str, RateLimit]:
-        return self.inner.snapshot()
+    def snapshot(self, scope: RateLimitScope) -> dict[str, RateLimit]:
+        return self.inner.snapshot(scope)
 
 
 def _transport(
@@ -304,6 +324,7 @@ def _transport(
         auth=httpx.Auth(),
         policy=RetryPolicy(max_retries=0),
         limiter=store,
+        scope=SCOPE,
         clock=time.clock,
         sleep=time.sleep,
         rng=lambda: 0.5,
@@ -366,11 +387,11 @@ async def test_every_slot_is_released_however_the_attempt_ends(
         ("acquire", "upload", True),
         ("release", "upload", True, None),
     ]
-    window = store.inner._windows["upload"]
+    window = store.inner.window(SCOPE, "upload")
     assert (window.probing, window.in_flight) == (False, 0)
     # The next request of the command is not held: it goes out as the new probe.
     with anyio.fail_after(5):
-        assert await store.acquire("upload") is True
+        assert await store.acquire(SCOPE, "upload", max_wait=900) is True
 
 
 async def test_responses_release_their_slot_with_what_they_say() -> None:
@@ -399,7 +420,7 @@ async def test_responses_release_their_slot_with_what_they_say() -> None:
         for status in (503, 429):
             with pytest.raises(APIError, match=f"HTTP {status}"):
                 await transport.send("metadata", _request, operation="metadata")
-        assert not store.inner._windows["metadata"].unlimited
+        assert not store.inner.window(SCOPE, "metadata").unlimited
         await transport.send("STATUS", _request, operation="STATUS")
     assert store.events == [
         ("acquire", "metadata", True),
@@ -414,7 +435,7 @@ async def test_responses_release_their_slot_with_what_they_say() -> None:
             {"content-length": "2", "content-type": "application/json"},
         ),
     ]
-    assert store.inner._windows["STATUS"].unlimited
+    assert store.inner.window(SCOPE, "STATUS").unlimited
 
 
 class WindowServer:
@@ -530,3 +551,144 @@ async def test_a_header_less_error_on_the_probe_keeps_the_batch_paced(
     assert all(not isinstance(r, Exception) for r in results)
     assert server.served == 8
     assert server.refused == 0
+
+
+# 24-hour windows, scopes, the store protocol
+
+
+def _day(
+    limit: int, remaining: int, reset: float, kind: str = "user"
+) -> dict[str, str]:
+    prefix = f"x-{kind}-limit-24hour-"
+    return {
+        f"{prefix}limit": str(limit),
+        f"{prefix}remaining": str(remaining),
+        f"{prefix}reset": str(int(reset)),
+    }
+
+
+async def test_an_exhausted_24_hour_window_raises_with_its_reset() -> None:
+    """
+    Room in the 15-minute window, none in the 24-hour one: RateLimitError, nothing slept.
+    """
+    time = PacingTime(NOW)
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    tomorrow = NOW + 80_000
+    await _acquire(limiter, "upload")
+    answer = _headers(100, 90, NOW + 600) | _day(3, 0, tomorrow)
+    await _release(limiter, "upload", True, answer)
+    with pytest.raises(RateLimitError, match="24-hour user rate-limit") as info:
+        await _acquire(limiter, "upload")
+    assert info.value.reset_at == dt.datetime.fromtimestamp(tomorrow, dt.timezone.utc)
+    assert "2026-01-01 22:13:20 UTC" in str(info.value)
+    assert time.sleeps == []
+    assert limiter.snapshot(SCOPE) == {
+        "upload": RateLimit(
+            100, 90, dt.datetime.fromtimestamp(NOW + 600, dt.timezone.utc)
+        ),
+        "upload:24h-user": RateLimit(
+            3, 0, dt.datetime.fromtimestamp(tomorrow, dt.timezone.utc)
+        ),
+    }
+
+
+async def test_the_window_that_resets_last_is_waited_for() -> None:
+    """
+    Both the 15-minute and the app window are spent: the wait lasts until the later reset.
+    """
+    time = PacingTime(NOW)
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    await _acquire(limiter, "INIT")
+    answer = _headers(10, 0, NOW + 60) | _day(50, 0, NOW + 300, "app")
+    await _release(limiter, "INIT", True, answer)
+    assert await _acquire(limiter, "INIT") is True
+    assert time.sleeps == [301.0]
+
+
+async def test_a_probe_answer_says_which_windows_the_command_has() -> None:
+    """
+    After the 15-minute reset a probe goes (the day has room); its answer drops the day.
+
+    A later answer that reports the day again brings it back.
+    """
+    time = PacingTime(NOW)
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    await _acquire(limiter, "APPEND")
+    first = _headers(2, 0, NOW + 10) | _day(100, 50, NOW + 80_000)
+    await _release(limiter, "APPEND", True, first)
+    assert await _acquire(limiter, "APPEND") is True
+    assert time.sleeps == [11.0]
+    window = limiter.window(SCOPE, "APPEND")
+    assert window.buckets[":24h-user"].available == 49  # the probe counts there too
+    await _release(limiter, "APPEND", True, _headers(2, 1, NOW + 30))
+    assert set(window.buckets) == {""}
+    assert await _acquire(limiter, "APPEND") is False
+    again = _headers(2, 1, NOW + 30) | _day(100, 0, NOW + 80_000)
+    await _release(limiter, "APPEND", False, again)
+    with pytest.raises(RateLimitError, match="24-hour user"):
+        await _acquire(limiter, "APPEND")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-user-limit-24hour-limit": "5", "x-user-limit-24hour-reset": "1"},
+        {
+            "x-user-limit-24hour-limit": "5",
+            "x-user-limit-24hour-remaining": "many",
+            "x-user-limit-24hour-reset": "1",
+        },
+        {
+            "x-app-limit-24hour-limit": "5",
+            "x-app-limit-24hour-remaining": "1",
+            "x-app-limit-24hour-reset": "9" * 30,
+        },
+    ],
+    ids=["missing", "not-a-number", "beyond-year-9999"],
+)
+def test_incomplete_or_unreadable_windows_are_ignored(headers: dict[str, str]) -> None:
+    assert read_limits(headers | _headers(1, 1, NOW)) == {
+        "": RateLimit(1, 1, dt.datetime.fromtimestamp(NOW, dt.timezone.utc))
+    }
+
+
+def test_scopes_name_the_account_and_api_without_secrets(
+    creds: OAuth1Credentials,
+) -> None:
+    one = scope_for(creds, "1.1")
+    assert one == scope_for(creds, "1.1")  # the same in every process
+    assert re.fullmatch(r"[0-9a-f]{16}", one.account)
+    assert scope_for(creds, "2") == RateLimitScope(one.account, "2")
+    other_user = dataclasses.replace(creds, access_token="5678-other-SECRET")
+    assert scope_for(other_user, "1.1").account != one.account
+    bearer = scope_for(BearerToken("bearer-SECRET-4"), "2")
+    assert bearer.api == "2"
+    assert bearer.account not in {one.account, scope_for(other_user, "2").account}
+    for scope in (one, bearer):
+        assert not any(
+            secret in repr(scope) for secret in (*SECRETS, "bearer-SECRET-4")
+        )
+
+
+def test_the_in_memory_store_follows_the_protocol() -> None:
+    assert isinstance(RateLimiter(), RateLimitStore)
+
+
+def test_a_store_that_is_not_one_is_refused(creds: OAuth1Credentials) -> None:
+    with pytest.raises(
+        ConfigurationError, match="RedisRateLimitStore\\(url\\), not str"
+    ):
+        AsyncMediaClient(creds, rate_limit_store="redis://127.0.0.1")  # type: ignore[arg-type]
+
+
+async def test_one_store_keeps_each_scope_apart() -> None:
+    """
+    A store given to several clients: each account and API version has its own windows.
+    """
+    time = PacingTime(NOW)
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    await _acquire(limiter, "upload")
+    await _release(limiter, "upload", True, _headers(1, 0, NOW + 3600))
+    for other in (RateLimitScope(SCOPE.account, "2"), RateLimitScope("other", "1.1")):
+        assert await limiter.acquire(other, "upload", max_wait=0) is True
+        assert limiter.snapshot(other) == {}

@@ -12,12 +12,16 @@ from ._errors import (
     InvalidMediaError,
     MediaProcessingError,
     RateLimitError,
+    RateLimitStoreError,
     ResumeExpiredError,
     TransportError,
     TwUploadError,
     UploadTimeoutError,
+    UsageCapError,
 )
 from ._media import MediaCategory
+from ._ratelimit import MemoryRateLimitStore, RateLimitScope, RateLimitStore
+from ._redis_store import RedisRateLimitStore
 from ._results import (
     BatchItem,
     ImageInfo,
@@ -44,18 +48,24 @@ __all__ = [
     "MediaCategory",
     "MediaProcessingError",
     "MediaSource",
+    "MemoryRateLimitStore",
     "OAuth1Credentials",
     "ProcessingError",
     "ProcessingInfo",
     "ProgressCallback",
     "RateLimit",
     "RateLimitError",
+    "RateLimitScope",
+    "RateLimitStore",
+    "RateLimitStoreError",
+    "RedisRateLimitStore",
     "ResumeExpiredError",
     "ResumeState",
     "TransportError",
     "TwUploadError",
     "UploadResult",
     "UploadTimeoutError",
+    "UsageCapError",
     "VideoInfo",
 ]
 

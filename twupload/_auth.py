@@ -160,12 +160,34 @@ class OAuth1Auth(httpx.Auth):
 class BearerAuth(httpx.Auth):
     """
     httpx auth for an OAuth 2.0 user-context token.
+
+    The token can be replaced (after a refresh); each request carries the one
+    current when it is sent.
     """
 
     requires_request_body = False
 
     def __init__(self, token: BearerToken) -> None:
+        self.token = token
+
+    @property
+    def token(self) -> BearerToken:
+        """
+        The token the next request carries.
+        """
+        return self._token
+
+    @token.setter
+    def token(self, token: BearerToken) -> None:
+        self._token = token
         self._header = f"Bearer {token.token}"
+
+    @property
+    def header(self) -> str:
+        """
+        The ``Authorization`` value the next request carries.
+        """
+        return self._header
 
     def __repr__(self) -> str:
         return "BearerAuth(token='***')"

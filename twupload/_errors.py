@@ -71,6 +71,16 @@ class TransportError(TwUploadError):
     """
 
 
+class RateLimitStoreError(TwUploadError):
+    """
+    The shared rate-limit store (Redis) failed or could not be reached.
+
+    Raised before the request it was pacing is sent: nothing goes out unpaced.
+    The message names the store and its URL without the password; the
+    underlying exception is the ``__cause__``.
+    """
+
+
 class ResumeExpiredError(TwUploadError):
     """
     A `ResumeState` whose media id the service has already discarded; start over.
@@ -155,6 +165,18 @@ class RateLimitError(APIError):
             response=response,
         )
         self.reset_at = reset_at
+
+
+class UsageCapError(APIError):
+    """
+    HTTP 429 ``UsageCapExceeded``: the plan's usage cap is reached (on pay-per-use, a monthly cap).
+
+    Raised at once, never retried: no rate-limit window will reopen it, so
+    uploads fail until the cap resets or the plan changes.
+    ``x-rate-limit-remaining`` may still be high. `payload` holds the
+    service's problem document; its ``period`` and ``scope``, when present,
+    say which cap.
+    """
 
 
 class MediaProcessingError(APIError):
@@ -353,6 +375,60 @@ def _advice(
     return _ADVICE.get(status_code)
 
 
+# X's RFC 7807 problem for a usage cap. The docs write its type on api.x.com,
+# the service has been seen sending it on api.twitter.com: match the path.
+_USAGE_CAPPED_TYPE_PATH = "/2/problems/usage-capped"
+_USAGE_CAPPED_TITLE = "UsageCapExceeded"
+_CAP_PERIODS = {"Daily": "daily ", "Monthly": "monthly "}
+
+
+def _usage_capped(payload: Any) -> bool:
+    """
+    Whether a parsed body is X's usage-cap problem, at the top or in ``errors``.
+    """
+    if not isinstance(payload, dict):
+        return False
+    errors = payload.get("errors")
+    problems = [payload, *(errors if isinstance(errors, list) else ())]
+    return any(
+        isinstance(problem, dict)
+        and (
+            str(problem.get("type", "")).endswith(_USAGE_CAPPED_TYPE_PATH)
+            or problem.get("title") == _USAGE_CAPPED_TITLE
+        )
+        for problem in problems
+    )
+
+
+def is_usage_capped(response: httpx.Response) -> bool:
+    """
+    Whether *response* is a usage-cap 429, which no wait or retry can help.
+
+    X answers a request past the plan's usage cap (pay-per-use plans have a
+    monthly one) with 429 and a ``UsageCapExceeded`` problem, while
+    ``x-rate-limit-remaining`` may still be high. The transport asks this
+    before treating a 429 as retryable, and raises `UsageCapError` at once.
+    """
+    if response.status_code != 429:  # noqa: PLR2004
+        return False
+    return _usage_capped(parse_payload(response))
+
+
+def _usage_cap_message(operation: str, reasons: str, problem: dict[str, Any]) -> str:
+    named = problem.get("period")
+    period = _CAP_PERIODS.get(named, "") if isinstance(named, str) else ""
+    which = (
+        f"The app's {period}usage cap"
+        if period
+        else "The app's usage cap (monthly on pay-per-use plans)"
+    )
+    return (
+        f"{operation} failed with HTTP 429: {reasons or 'usage cap exceeded.'} "
+        f"{which} is reached: uploads will fail until the cap resets or the plan "
+        "changes (see the usage and plan in the X developer console). Not retried."
+    )
+
+
 def error_from_response(response: httpx.Response, *, operation: str) -> APIError:
     """
     Map a failed (or unreadable) response to the matching `APIError` subclass.
@@ -392,6 +468,8 @@ def error_from_response(response: httpx.Response, *, operation: str) -> APIError
     }
     if status in {401, 403}:
         return AuthenticationError(message, **common)
+    if status == 429 and _usage_capped(payload):  # noqa: PLR2004
+        return UsageCapError(_usage_cap_message(operation, reasons, payload), **common)
     if status == 429:  # noqa: PLR2004
         limit = RateLimit.from_headers(response.headers)
         return RateLimitError(

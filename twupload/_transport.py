@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._errors import APIError, RateLimitError, TransportError, error_from_response
-from ._results import RateLimit
+from ._errors import (
+    APIError,
+    RateLimitError,
+    TransportError,
+    error_from_response,
+    is_usage_capped,
+)
+from ._ratelimit import UNSCOPED, read_limits
 from ._retry import (
     RETRY_EXCEPTIONS,
     RETRY_STATUSES,
@@ -33,7 +39,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from ._ratelimit import RateLimitStore
+    from ._ratelimit import RateLimitScope, RateLimitStore
 
 
 logger = logging.getLogger("twupload")
@@ -49,7 +55,7 @@ def _pacing_headers(response: httpx.Response | None) -> httpx.Headers | None:
     """
     if response is None:
         return None
-    if response.is_success or RateLimit.from_headers(response.headers) is not None:
+    if response.is_success or read_limits(response.headers):
         return response.headers
     return None
 
@@ -70,6 +76,7 @@ class Transport:
         auth: Signs each attempt.
         policy: Retry and backoff settings.
         limiter: Shared rate-limit pacing.
+        scope: The account and API version whose windows *limiter* keeps.
         clock: Wall-clock Unix time (injectable).
         sleep: Async sleep (injectable).
         rng: Jitter source in [0, 1) (injectable).
@@ -82,6 +89,7 @@ class Transport:
         auth: httpx.Auth,
         policy: RetryPolicy,
         limiter: RateLimitStore,
+        scope: RateLimitScope = UNSCOPED,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: Callable[[], float] = random.random,
@@ -90,6 +98,7 @@ class Transport:
         self._auth = auth
         self._policy = policy
         self.limiter = limiter
+        self.scope = scope
         self._clock = clock
         self._sleep = sleep
         self._rng = rng
@@ -117,7 +126,9 @@ class Transport:
         """
         attempt = 0
         while True:
-            probe = await self.limiter.acquire(key)
+            permit = await self.limiter.acquire(
+                self.scope, key, max_wait=self._policy.max_rate_limit_wait
+            )
             response: httpx.Response | None = None
             failure: httpx.TransportError | None = None
             try:
@@ -141,8 +152,8 @@ class Transport:
                     with anyio.CancelScope(shield=True):
                         await request.stream.aclose()  # type: ignore[union-attr]
             finally:
-                self.limiter.release(
-                    key, probe=probe, headers=_pacing_headers(response)
+                await self.limiter.release(
+                    self.scope, key, permit, headers=_pacing_headers(response)
                 )
 
             if response is not None:
@@ -150,6 +161,8 @@ class Transport:
                 if response.is_success:
                     return response
                 if response.status_code not in RETRY_STATUSES:
+                    raise error_from_response(response, operation=operation)
+                if is_usage_capped(response):  # no wait or retry lifts a usage cap
                     raise error_from_response(response, operation=operation)
 
             wait = self._wait_before_retry(response, attempt + 1)

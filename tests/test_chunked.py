@@ -123,11 +123,14 @@ def _client(
     return AsyncMediaClient(creds, clock=time.clock, sleep=time.sleep, **options)
 
 
+@pytest.mark.parametrize("in_flight", [1, 3])
 async def test_video_uploads_in_segments_then_polls_until_succeeded(
-    router: respx.MockRouter, creds: OAuth1Credentials
+    router: respx.MockRouter, creds: OAuth1Credentials, in_flight: int
 ) -> None:
     """
-    A 20 MB MP4 goes up in ordered segments of at most 5 MB, then STATUS until succeeded.
+    A 20 MB MP4 goes up in segments of at most 5 MB, then STATUS until succeeded.
+
+    One segment in flight sends them in order; more send every one exactly once.
     """
     data = mp4(20 * 1024 * 1024)
     server = ChunkedServer(
@@ -141,7 +144,7 @@ async def test_video_uploads_in_segments_then_polls_until_succeeded(
     progress: list[tuple[int, int]] = []
     seen: list[ProcessingInfo] = []
 
-    async with _client(creds, time) as client:
+    async with _client(creds, time, max_segments_in_flight=in_flight) as client:
         result = await client.upload(
             data,
             media_category="tweet_video",
@@ -157,7 +160,9 @@ async def test_video_uploads_in_segments_then_polls_until_succeeded(
         "media_category": "tweet_video",
         "additional_owners": "7",
     }
-    assert server.append_order == [0, 1, 2, 3, 4]
+    if in_flight == 1:
+        assert server.append_order == [0, 1, 2, 3, 4]
+    assert sorted(server.append_order) == [0, 1, 2, 3, 4]
     assert all(len(seg) <= 5 * 1024 * 1024 for seg in server.segments.values())
     assert server.received() == data
     assert server.status_calls == 2
@@ -169,7 +174,7 @@ async def test_video_uploads_in_segments_then_polls_until_succeeded(
     assert result.media_key == f"7_{MEDIA_ID}"
     assert [info.state for info in seen] == ["pending", "in_progress", "succeeded"]
     assert progress[-1] == (len(data), len(data))
-    assert [sent for sent, _ in progress] == sorted(sent for sent, _ in progress)
+    assert [sent for sent, _ in progress] == sorted({sent for sent, _ in progress})
 
 
 async def test_animated_gif_goes_chunked_with_alt_text(
@@ -265,11 +270,15 @@ async def test_never_ending_pending_times_out_at_the_deadline(
     assert server.status_calls == len(time.sleeps)
 
 
+@pytest.mark.parametrize("in_flight", [1, 3])
 async def test_failed_append_carries_resume_and_resuming_sends_only_the_rest(
-    router: respx.MockRouter, creds: OAuth1Credentials
+    router: respx.MockRouter, creds: OAuth1Credentials, in_flight: int
 ) -> None:
     """
     An APPEND that fails after retries leaves a ResumeState; resuming skips INIT and acked segments.
+
+    With one segment in flight, exactly those before the failure are
+    acknowledged; with more, those after it may be too, never the failed one.
     """
     data = mp4(9 * 1024 * 1024 + 123)
     server = ChunkedServer()
@@ -278,13 +287,20 @@ async def test_failed_append_carries_resume_and_resuming_sends_only_the_rest(
     time = FakeTime(NOW)
     with pytest.raises(APIError, match="APPEND segment 2") as info:
         async with _client(
-            creds, time, max_retries=1, segment_bytes=2 * 1024 * 1024
+            creds,
+            time,
+            max_retries=1,
+            segment_bytes=2 * 1024 * 1024,
+            max_segments_in_flight=in_flight,
         ) as client:
             await client.upload(data)
     assert info.value.status_code == 503
     state = info.value.resume
     assert state is not None
-    assert state.acknowledged == (0, 1)
+    if in_flight == 1:
+        assert state.acknowledged == (0, 1)
+    assert {0, 1} <= set(state.acknowledged) <= {0, 1, 3, 4}
+    assert set(state.acknowledged) <= set(server.segments)
     assert state.media_id == MEDIA_ID
     assert state.segment_size == 2 * 1024 * 1024
     assert state.segment_count == 5
@@ -294,11 +310,14 @@ async def test_failed_append_carries_resume_and_resuming_sends_only_the_rest(
     del server.fail_append[2]
     server.append_order.clear()
     inits_before = sum(1 for r in server.requests if b"INIT" in r.content[:100])
-    async with _client(creds, time) as client:
+    async with _client(creds, time, max_segments_in_flight=in_flight) as client:
         result = await client.upload(data, resume=ResumeState.from_json(saved))
     inits_after = sum(1 for r in server.requests if b"INIT" in r.content[:100])
     assert inits_after == inits_before == 1
-    assert server.append_order == [2, 3, 4]
+    missing = sorted({0, 1, 2, 3, 4} - set(state.acknowledged))
+    if in_flight == 1:
+        assert server.append_order == missing
+    assert sorted(server.append_order) == missing
     assert server.received() == data
     assert result.media_id == MEDIA_ID
 

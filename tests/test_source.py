@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import os
+import random
+import time
 
 from typing import TYPE_CHECKING, Any
 
@@ -334,3 +336,84 @@ async def test_unusable_sources(obj: object, size: object, match: str) -> None:
     """
     with pytest.raises(InvalidMediaError, match=match):
         make_source(obj, size=size, limiter=anyio.CapacityLimiter(1))  # type: ignore[arg-type]
+
+
+class _SlowFile(io.BytesIO):
+    """
+    A seekable file whose reads take a moment, so unlocked seek-then-read pairs would interleave.
+    """
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        time.sleep(0.001)
+        return super().read(size)
+
+
+async def _read_concurrently(source: Source, ranges: list[tuple[int, int]]) -> None:
+    results: dict[tuple[int, int], bytes] = {}
+
+    async def one(start: int, length: int) -> None:
+        results[start, length] = await _read(source, start, length)
+
+    async with anyio.create_task_group() as group:
+        for start, length in ranges:
+            group.start_soon(one, start, length)
+    for (start, length), got in results.items():
+        assert got == BIG[start : start + length], (start, length)
+    assert len(results) == len(ranges)
+
+
+BIG = bytes(random.Random(3).randbytes(5 * READ_SIZE + 77))  # noqa: S311 - test data
+RANGES = [
+    (start, length)
+    for start in range(0, len(BIG) - READ_SIZE, READ_SIZE // 3)
+    for length in (READ_SIZE + 5, 1000)
+]
+
+
+@pytest.mark.parametrize("pread", [True, False], ids=["pread", "seek-under-lock"])
+async def test_a_path_serves_ranges_to_many_readers_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pread: bool
+) -> None:
+    """
+    Parallel APPENDs read a file at their own offsets at the same time, each getting its bytes.
+
+    Without os.pread (Windows), seek and read happen together under a lock.
+    """
+    monkeypatch.setattr(twupload._source, "_HAS_PREAD", pread)
+    path = tmp_path / "big.bin"
+    path.write_bytes(BIG)
+    source = make_source(path, size=None, limiter=anyio.CapacityLimiter(8))
+    await source.open()
+    assert source.replayable
+    try:
+        await _read_concurrently(source, RANGES)
+    finally:
+        await source.aclose()
+
+
+async def test_a_seekable_file_object_serves_ranges_to_many_readers_at_once() -> None:
+    """
+    A caller's seekable file is read at several offsets at once, from its own start position.
+    """
+    file = _SlowFile(b"junk" + BIG)
+    file.seek(4)
+    source = make_source(file, size=None, limiter=anyio.CapacityLimiter(8))
+    await source.open()
+    assert source.replayable
+    await _read_concurrently(source, RANGES[::4])
+    await source.aclose()
+    assert not file.closed
+
+
+async def test_read_at_gives_fewer_bytes_only_at_the_end(tmp_path: Path) -> None:
+    """
+    read_at returns what lies at the offset, short near the end and empty past it.
+    """
+    path = tmp_path / "big.bin"
+    path.write_bytes(BIG)
+    for obj in (BIG, path, io.BytesIO(BIG)):
+        source = await _opened(obj)
+        assert await source.read_at(10, 5) == BIG[10:15]
+        assert await source.read_at(len(BIG) - 3, 10) == BIG[-3:]
+        assert await source.read_at(len(BIG), 10) == b""
+        await source.aclose()

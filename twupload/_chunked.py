@@ -1,9 +1,12 @@
 """
 The chunked flow: INIT, APPEND each segment, FINALIZE, then STATUS while processing.
 
-It speaks only the `MediaProtocol` interface, so v1.1 and v2 share it. Every
-failure after INIT leaves a `ResumeState` on the exception, so the caller can
-continue without sending the acknowledged segments again.
+It speaks only the `MediaProtocol` interface, so v1.1 and v2 share it. Up to
+`ChunkedOptions.segments_in_flight` APPENDs are sent at once (the service
+assembles segments by index, not by arrival); a source that can be read only
+in order sends one at a time. Every failure after INIT leaves a `ResumeState`
+on the exception, listing exactly the segments that succeeded, so the caller
+can continue without sending them again.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio
+
 from ._errors import (
     InvalidMediaError,
     MediaProcessingError,
@@ -22,13 +27,14 @@ from ._errors import (
     UploadTimeoutError,
     end_sentence,
 )
-from ._multipart import progress_reporter
 from ._protocol import Segment
 from ._results import ResumeState
 
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Iterator, Sequence
+
+    from anyio.abc import TaskGroup
 
     from ._media import UploadPlan
     from ._protocol import MediaProtocol
@@ -78,12 +84,15 @@ class ChunkedOptions:
         processing_timeout: Longest total wait for processing, seconds.
         sleep: Async sleep (injectable).
         clock: The clock the processing deadline is measured on (injectable).
+        segments_in_flight: Most APPENDs of one upload sent at once (1 sends
+            them one after the other).
     """
 
     segment_bytes: int
     processing_timeout: float
     sleep: Callable[[float], Awaitable[None]]
     clock: Callable[[], float]
+    segments_in_flight: int = 1
 
 
 class ChunkedUpload:
@@ -161,28 +170,75 @@ class ChunkedUpload:
         state = self._state
         assert state is not None  # noqa: S101 - set by run()
         done = set(state.acknowledged)
-        sent_before = sum(
-            seg.length
-            for seg in segments(state.total_bytes, state.segment_size)
-            if seg.index in done
-        )
+        todo: list[Segment] = []
+        sent_before = 0
         for segment in segments(state.total_bytes, state.segment_size):
             if segment.index in done:
-                continue
-            await self._protocol.append(
-                state.media_id,
-                segment,
-                self._source,
-                on_progress=progress_reporter(
-                    self._on_progress, total=self._source.size, base=sent_before
-                ),
-            )
-            sent_before += segment.length
-            done.add(segment.index)
-            self._state = state = _with_acknowledged(state, done)
+                sent_before += segment.length
+            else:
+                todo.append(segment)
+        progress = _Progress(
+            self._on_progress, total=self._source.size, base=sent_before
+        )
+        # A source read only in order (async iterable, unseekable file) cannot
+        # feed two segments at once.
+        width = self._options.segments_in_flight if self._source.replayable else 1
+        await self._append_all(iter(todo), min(width, len(todo)), done, progress)
 
         result = await self._protocol.finalize(state.media_id)
         return await self._wait_for_processing(result)
+
+    async def _append_all(
+        self,
+        todo: Iterator[Segment],
+        width: int,
+        done: set[int],
+        progress: _Progress,
+    ) -> None:
+        """
+        Send every segment of *todo* through *width* slots; return once all succeeded.
+
+        Each slot takes the next segment as it frees up, so a segment is read
+        from the source only when its APPEND starts. The first failure (after
+        the transport's retries) cancels the other slots and is raised as it
+        is, never in an ExceptionGroup.
+        """
+        if width <= 1:
+            await self._append_each(todo, done, progress)
+            return
+        failures: list[BaseException] = []
+
+        async def slot(group: TaskGroup) -> None:
+            try:
+                await self._append_each(todo, done, progress)
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as exc:  # noqa: BLE001 - raised below, unwrapped
+                failures.append(exc)
+                group.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as group:
+            for _ in range(width):
+                group.start_soon(slot, group)
+        if failures:
+            raise failures[0]
+
+    async def _append_each(
+        self, todo: Iterator[Segment], done: set[int], progress: _Progress
+    ) -> None:
+        assert self._state is not None  # noqa: S101 - set by run()
+        media_id = self._state.media_id
+        for segment in todo:
+            await self._protocol.append(
+                media_id,
+                segment,
+                self._source,
+                on_progress=progress.reporter(segment.index),
+            )
+            # Only a segment whose APPEND returned counts: one cancelled
+            # mid-request is sent again on resume.
+            done.add(segment.index)
+            self._state = _with_acknowledged(self._state, done)
 
     async def _wait_for_processing(self, result: UploadResult) -> UploadResult:
         deadline = self._options.clock() + self._options.processing_timeout
@@ -225,6 +281,43 @@ class ChunkedUpload:
             await self._options.sleep(min(delay, remaining))
             result = await self._protocol.status(result.media_id)
         return result
+
+
+class _Progress:
+    """
+    ``on_progress(sent, total)`` for segments that may be in flight together.
+
+    *sent* is the sum of how far each segment's body got (plus *base*, the
+    bytes acknowledged before this call), so it grows as any segment advances,
+    whatever order they finish in. A segment sent again (a retry) counts only
+    once it passes where it got before: the value never goes down, and never
+    above *total*.
+    """
+
+    def __init__(
+        self, callback: Callable[[int, int], object] | None, *, total: int, base: int
+    ) -> None:
+        self._callback = callback
+        self._total = total
+        self._sent = base
+        self._furthest: dict[int, int] = {}
+
+    def reporter(self, index: int) -> Callable[[int], None] | None:
+        """
+        The byte counter for segment *index*'s body, or None without a callback.
+        """
+        callback = self._callback
+        if callback is None:
+            return None
+
+        def report(sent: int) -> None:
+            gained = sent - self._furthest.get(index, 0)
+            if gained > 0:
+                self._furthest[index] = sent
+                self._sent += gained
+                callback(self._sent, self._total)
+
+        return report
 
 
 def _with_acknowledged(state: ResumeState, done: set[int]) -> ResumeState:

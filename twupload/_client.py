@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from . import _batch
-from ._auth import BearerAuth, OAuth1Auth, OAuth1Signer
+from ._auth import OAuth1Auth, OAuth1Signer
 from ._batch import BatchIterator
 from ._chunked import ChunkedOptions, ChunkedUpload
 from ._credentials import BearerToken, OAuth1Credentials
@@ -27,8 +27,9 @@ from ._media import (
     plan_upload,
 )
 from ._multipart import progress_reporter
+from ._oauth2 import TokenRefresher
 from ._protocol import MediaProtocol, V1Protocol, V2Protocol
-from ._ratelimit import RateLimiter
+from ._ratelimit import RateLimiter, RateLimitStore, scope_for
 from ._results import ResumeState
 from ._retry import RetryPolicy
 from ._source import make_source
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from ._media import MediaCategory
-    from ._ratelimit import RateLimitStore
     from ._results import ProcessingInfo, RateLimit, UploadResult
     from ._types import MediaSource, ProgressCallback
 
@@ -95,7 +95,23 @@ class AsyncMediaClient:
         max_rate_limit_wait: Longest wait for a rate-limit reset before
             `RateLimitError` is raised instead, seconds.
         segment_bytes: Preferred APPEND segment size for chunked uploads.
-        rate_limit_store: Where pacing state lives (default: in memory).
+        max_segments_in_flight: APPENDs of one chunked upload sent at once (the
+            service assembles segments by index). Each still counts against the
+            APPEND rate limit, and the upload as a whole takes one of the
+            *max_concurrency* slots. Sources that can be read only in order (async
+            iterables, unseekable files) send one at a time; 1 sends every
+            upload's segments one after the other.
+        rate_limit_store: Where pacing state lives: by default a
+            `MemoryRateLimitStore` of this client's own; or any `RateLimitStore`,
+            such as an open `RedisRateLimitStore`, which every client of the same
+            account shares, in any process (never closed by the client). Windows
+            are kept per account (derived from *credentials*, never a secret) and
+            API version.
+        on_token_refresh: Called with the new `BearerToken` after each refresh of
+            the client's token (a sync function, or an async one, which is
+            awaited): store it, since X retires the old refresh token. The
+            token is refreshed when it expires within 60 seconds and once after
+            a 401, if it has a refresh token; concurrent uploads share one refresh.
         clock: Wall-clock Unix time, for rate-limit resets (tests inject one).
         sleep: Async sleep (tests inject one).
     """
@@ -113,7 +129,9 @@ class AsyncMediaClient:
         processing_timeout: float = 600.0,
         max_rate_limit_wait: float = 900.0,
         segment_bytes: int = 4 * 1024 * 1024,
+        max_segments_in_flight: int = 3,
         rate_limit_store: RateLimitStore | None = None,
+        on_token_refresh: Callable[[BearerToken], object] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
@@ -127,28 +145,50 @@ class AsyncMediaClient:
             max_concurrency=max_concurrency,
             max_retries=max_retries,
             segment_bytes=segment_bytes,
+            max_segments_in_flight=max_segments_in_flight,
         )
+        refresher: TokenRefresher | None = None
         if isinstance(credentials, BearerToken):
-            auth: httpx.Auth = BearerAuth(credentials)
+            refresher = TokenRefresher(
+                credentials, base_url=base_url, on_refresh=on_token_refresh, clock=clock
+            )
+            auth: httpx.Auth = refresher.auth
+        elif on_token_refresh is not None:
+            raise ConfigurationError(
+                "on_token_refresh needs a BearerToken: OAuth 1.0a tokens are not refreshed."
+            )
         else:
             auth = OAuth1Auth(OAuth1Signer(credentials))
 
         self._owns_http = http_client is None
+        # Every upload may have max_segments_in_flight requests open at once.
         self._http = http_client or new_http_client(
-            max_concurrency=max_concurrency, timeout=timeout
+            max_concurrency=max_concurrency * max_segments_in_flight, timeout=timeout
         )
         self._max_concurrency = max_concurrency
         policy = RetryPolicy(
             max_retries=max_retries, max_rate_limit_wait=max_rate_limit_wait
         )
-        self._limits = rate_limit_store or RateLimiter(
-            clock=clock, sleep=sleep, max_wait=max_rate_limit_wait
+        if rate_limit_store is not None and not isinstance(
+            rate_limit_store, RateLimitStore
+        ):
+            raise ConfigurationError(
+                "rate_limit_store must be a RateLimitStore, such as "
+                f"RedisRateLimitStore(url), not {type(rate_limit_store).__name__}."
+            )
+        self._limits = (
+            RateLimiter(clock=clock, sleep=sleep)
+            if rate_limit_store is None
+            else rate_limit_store
         )
-        transport = Transport(
+        self._scope = scope_for(credentials, api)
+        new_transport = Transport if refresher is None else refresher.transport
+        transport = new_transport(
             self._http,
             auth=auth,
             policy=policy,
             limiter=self._limits,
+            scope=self._scope,
             clock=clock,
             sleep=sleep,
         )
@@ -158,6 +198,7 @@ class AsyncMediaClient:
             processing_timeout=processing_timeout,
             sleep=sleep,
             clock=clock,
+            segments_in_flight=max_segments_in_flight,
         )
         self._state = _State.UNOPENED
         self._task_group: TaskGroup | None = None
@@ -234,9 +275,12 @@ class AsyncMediaClient:
         The last rate limits the service reported, by command.
 
         Keys are ``"upload"``, ``"INIT"``, ``"APPEND"``, ``"FINALIZE"``,
-        ``"STATUS"`` and ``"metadata"``, once each has been seen.
+        ``"STATUS"`` and ``"metadata"`` (their 15-minute windows), once each has
+        been seen; and ``"<command>:24h-user"`` and ``"<command>:24h-app"`` for
+        the 24-hour windows the v2 API reports. With a shared store, the limits
+        this process saw.
         """
-        return self._limits.snapshot()
+        return self._limits.snapshot(self._scope)
 
     # One upload
 
@@ -424,6 +468,7 @@ def _check_settings(
     max_concurrency: int,
     max_retries: int,
     segment_bytes: int,
+    max_segments_in_flight: int,
 ) -> None:
     if not isinstance(credentials, (OAuth1Credentials, BearerToken)):
         raise ConfigurationError(
@@ -464,4 +509,13 @@ def _check_settings(
     if segment_bytes < 1:
         raise ConfigurationError(
             f"segment_bytes must be positive, not {segment_bytes!r}."
+        )
+    if (
+        isinstance(max_segments_in_flight, bool)
+        or not isinstance(max_segments_in_flight, int)
+        or max_segments_in_flight < 1
+    ):
+        raise ConfigurationError(
+            "max_segments_in_flight must be an int >= 1, not "
+            f"{max_segments_in_flight!r}."
         )

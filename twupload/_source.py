@@ -3,14 +3,17 @@ Every kind of source the caller may pass, read in bounded chunks off the event l
 
 A source is opened once per upload, yields byte ranges as async iterators (a
 retry or an APPEND segment asks for its range again) and is closed at the end.
-Files twupload opened are closed by twupload; file objects the caller passed
-are never closed.
+Replayable sources serve ranges at any offset, also several at once (parallel
+APPENDs): files by positional reads, file objects by seek and read under a
+lock, each in one worker thread. Files twupload opened are closed by twupload;
+file objects the caller passed are never closed.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import threading
 
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
@@ -26,8 +29,10 @@ if TYPE_CHECKING:
     from anyio import CapacityLimiter
 
 # Large reads keep the number of thread hops per file small; two of them in
-# flight per upload still keep memory at a few MB.
+# flight per segment still keep memory at a few MB per segment in flight.
 READ_SIZE = 1024 * 1024
+# os.pread reads at an offset without moving a shared file position (not on Windows).
+_HAS_PREAD = hasattr(os, "pread")
 _ONE_SHOT = (
     "This source can be read only once, in order; pass a path, bytes or a "
     "seekable file to allow retries and resuming."
@@ -47,7 +52,9 @@ class Source:
         size: Total bytes.
         head: The first bytes (up to `SNIFF_BYTES`), used for sniffing and
             yielded again as the start of the stream.
-        replayable: Whether a range can be read twice (needed for retries).
+        replayable: Whether a range can be read twice, and ranges read at any
+            offset and at the same time (needed for retries, resuming and
+            parallel APPENDs). Otherwise ranges must be asked for in order.
         description: Short text for messages and logs.
     """
 
@@ -66,7 +73,13 @@ class Source:
         Release what `open` acquired; idempotent.
         """
 
-    async def _read_at(self, offset: int, size: int) -> bytes:
+    async def read_at(self, offset: int, size: int) -> bytes:
+        """
+        Up to *size* bytes from *offset*; fewer near the end, empty past it.
+
+        Never blocks the event loop. Safe to await from several tasks at once
+        when `replayable`.
+        """
         raise NotImplementedError  # pragma: no cover - every subclass overrides it
 
     async def iter_range(self, start: int, length: int) -> AsyncGenerator[bytes, None]:
@@ -83,7 +96,7 @@ class Source:
             position += len(piece)
             yield piece
         while position < end:
-            chunk = await self._read_at(position, min(READ_SIZE, end - position))
+            chunk = await self.read_at(position, min(READ_SIZE, end - position))
             if not chunk:
                 raise InvalidMediaError(
                     f"{self.description} ended after {position} of {self.size} bytes; "
@@ -105,7 +118,7 @@ class BytesSource(Source):
         self.size = self._view.nbytes
         self.head = bytes(self._view[:SNIFF_BYTES])
 
-    async def _read_at(self, offset: int, size: int) -> bytes:
+    async def read_at(self, offset: int, size: int) -> bytes:
         return bytes(self._view[offset : offset + size])
 
 
@@ -118,7 +131,7 @@ class PathSource(Source):
         self._path = os.fspath(path)
         self._limiter = limiter
         self._file: BinaryIO | None = None
-        self._position = 0
+        self._lock = threading.Lock()
         self.description = f"file {self._path!r}"
         self.size = 0
         self.head = b""
@@ -140,19 +153,14 @@ class PathSource(Source):
             raise InvalidMediaError(
                 f"Permission denied reading {self._path!r}."
             ) from None
-        self._position = len(self.head)
 
-    async def _read_at(self, offset: int, size: int) -> bytes:
+    async def read_at(self, offset: int, size: int) -> bytes:
         file = self._file
         if file is None:
             raise RuntimeError("read from a closed source")  # pragma: no cover
-        if offset != self._position:
-            file.seek(offset)
-        data: bytes = await anyio.to_thread.run_sync(
-            file.read, size, limiter=self._limiter
+        return await anyio.to_thread.run_sync(
+            _read_file_at, file, self._lock, offset, size, limiter=self._limiter
         )
-        self._position = offset + len(data)
-        return data
 
     async def aclose(self) -> None:
         if self._file is not None:
@@ -160,6 +168,19 @@ class PathSource(Source):
             # Closing a regular file does not block; doing it inline keeps
             # cancellation from leaking the descriptor.
             file.close()
+
+
+def _read_file_at(
+    file: BinaryIO, lock: threading.Lock, offset: int, size: int
+) -> bytes:
+    """
+    Read at *offset* in a worker thread, whatever other threads read meanwhile.
+    """
+    if _HAS_PREAD:
+        return os.pread(file.fileno(), size, offset)
+    with lock:
+        file.seek(offset)
+        return file.read(size)
 
 
 def _open_and_read(path: str) -> tuple[BinaryIO | None, int, bytes]:
@@ -194,6 +215,7 @@ class FileObjectSource(Source):
     ) -> None:
         self._file: Any = file
         self._limiter = limiter
+        self._lock = threading.Lock()
         self._declared = size
         self._start = 0
         self._position = 0
@@ -221,22 +243,31 @@ class FileObjectSource(Source):
             )
         else:
             self.size = self._declared
-        self.head = await self._read_at(0, min(self.size, SNIFF_BYTES))
+        self.head = await self.read_at(0, min(self.size, SNIFF_BYTES))
 
-    async def _read_at(self, offset: int, size: int) -> bytes:
-        if offset != self._position:
-            if not self.replayable:
-                raise InvalidMediaError(_ONE_SHOT)
-            self._file.seek(self._start + offset)
-        data = await anyio.to_thread.run_sync(
-            self._file.read, size, limiter=self._limiter
-        )
+    async def read_at(self, offset: int, size: int) -> bytes:
+        if self.replayable:
+            data = await anyio.to_thread.run_sync(
+                self._seek_and_read, self._start + offset, size, limiter=self._limiter
+            )
+        elif offset != self._position:
+            raise InvalidMediaError(_ONE_SHOT)
+        else:
+            data = await anyio.to_thread.run_sync(
+                self._file.read, size, limiter=self._limiter
+            )
         if not isinstance(data, bytes):
             raise InvalidMediaError(
                 "The file object returned text; open it in binary mode ('rb')."
             )
         self._position = offset + len(data)
         return data
+
+    def _seek_and_read(self, position: int, size: int) -> object:
+        # Seek and read as one step: another segment's read may run meanwhile.
+        with self._lock:
+            self._file.seek(position)
+            return self._file.read(size)
 
 
 class AsyncIterableSource(Source):
@@ -280,7 +311,7 @@ class AsyncIterableSource(Source):
             )
         return bytes(chunk)
 
-    async def _read_at(self, offset: int, size: int) -> bytes:
+    async def read_at(self, offset: int, size: int) -> bytes:
         if offset != self._position:
             raise InvalidMediaError(_ONE_SHOT)
         chunk = bytes(self._buffer) or await self._next()

@@ -20,6 +20,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 import types
 import zlib
 
@@ -32,9 +33,15 @@ import pytest
 
 from rich.console import Console
 
-from twupload import InvalidMediaError, OAuth1Credentials, ProcessingInfo, UploadResult
+from twupload import (
+    BearerToken,
+    InvalidMediaError,
+    OAuth1Credentials,
+    ProcessingInfo,
+    UploadResult,
+)
 from twupload import _cli as cli
-from twupload._cli import _batch, _report, _rich, _samples, main
+from twupload._cli import _batch, _credentials, _report, _rich, _samples, main
 
 
 if TYPE_CHECKING:
@@ -50,6 +57,7 @@ METADATA_URL = "https://upload.twitter.com/1.1/media/metadata/create.json"
 SECRETS = ("ck-public", "cs-SECRET-1", "at-SECRET-2", "ats-SECRET-3")
 FIRST_ID = 1_900_000_000_000_000_001  # above 2**53: exact only as a string
 ANSI = re.compile(r"\x1b\[")
+HOW_TO = Path(__file__).parents[1] / "docs" / "how-to" / "command-line.md"
 
 
 def tiny_png(width: int = 2, height: int = 2) -> bytes:
@@ -57,6 +65,15 @@ def tiny_png(width: int = 2, height: int = 2) -> bytes:
     A valid PNG of *width* x *height* black pixels.
     """
     return _samples.png(width, height, [bytes(3 * width)] * height)
+
+
+@pytest.fixture(autouse=True)
+def no_oauth2_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    Start every test without OAuth 2.0 variables or an API choice in the environment.
+    """
+    for name in (*_credentials.BEARER_ENV_VARS, _credentials.API_ENV_VAR):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -1013,26 +1030,30 @@ def test_emulator_prints_credentials_that_work(
         for name, value in re.findall(r"^export (\w+)=(.+)$", out, re.MULTILINE):
             env[name] = shlex.split(value)[0]
         assert env["TWUPLOAD_BASE_URL"].startswith("http://127.0.0.1:")
-        argv = ["upload", "--json", str(images[0])]
-        # In another process, as from the other shell the banner talks about.
-        seen["upload"] = subprocess.run(  # noqa: S603 - this interpreter
-            [sys.executable, "-m", "twupload", *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        assert env["TWUPLOAD_BEARER_TOKEN"]
+        v1_env = {k: v for k, v in env.items() if k != "TWUPLOAD_BEARER_TOKEN"}
+        # In another process, as from the other shell the banner talks about:
+        # with every line pasted (so v2 with the token), then without the token.
+        for name, environment in (("v2", env), ("v1.1", v1_env)):
+            seen[name] = subprocess.run(  # noqa: S603 - this interpreter
+                [sys.executable, "-m", "twupload", "upload", "--json", str(images[0])],
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_wait_for_interrupt", upload_then_interrupt)
     assert main(["emulator"]) == 0
 
-    upload = seen["upload"]
-    assert isinstance(upload, subprocess.CompletedProcess)
-    assert upload.returncode == 0, upload.stderr
-    [record] = json_lines(upload.stdout)
-    assert record["ok"] is True
+    for name in ("v2", "v1.1"):
+        upload = seen[name]
+        assert isinstance(upload, subprocess.CompletedProcess)
+        assert upload.returncode == 0, upload.stderr
+        [record] = json_lines(upload.stdout)
+        assert record["ok"] is True
     assert capsys.readouterr().out == "# Emulator stopped.\n"
 
 
@@ -1341,13 +1362,439 @@ def test_emulator_stops_on_ctrl_c() -> None:
         assert process.stdout is not None
         assert process.stderr is not None
         # The banner is printed once the server listens, all at once.
-        banner = [process.stdout.readline() for _ in range(8)]
+        banner = [process.stdout.readline() for _ in range(12)]
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, process.stderr.read()
         rest = process.stdout.read()
     assert banner[0].startswith("# twupload emulator listening on http://127.0.0.1:")
     url = banner[0].split()[5]
-    assert sum(line.startswith("export TWUPLOAD_") for line in banner) == 5
+    assert sum(line.startswith("export TWUPLOAD_") for line in banner) == 6
+    assert sum(line.startswith("export TWUPLOAD_BEARER_TOKEN=") for line in banner) == 1
+    assert all(line.startswith(("#", "export ")) for line in banner)
     assert f"export TWUPLOAD_BASE_URL={url}\n" in banner
     assert banner[-1].startswith("# Then: twupload upload PATH...")
     assert rest == "# Emulator stopped.\n"
+    # The how-to shows the banner line for line.
+    how_to = HOW_TO.read_text(encoding="utf-8")
+    for line in banner[1:]:
+        assert line.partition("=")[0] in how_to, line
+
+
+# X API v2 and OAuth 2.0 user tokens
+
+
+@pytest.fixture
+def v2_env(twupload_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """
+    A running emulator as the base URL, with no credentials in the environment yet.
+    """
+    for name in OAuth1Credentials.ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TWUPLOAD_BASE_URL", twupload_emulator.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    return twupload_emulator
+
+
+def set_token(
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    *,
+    expires_in: int = 7200,
+    refresh: bool = False,
+) -> tuple[str, ...]:
+    """
+    Put an emulator-issued token into the environment; return its secrets.
+    """
+    issued = emulator.issue_token(refresh=refresh)
+    monkeypatch.setenv("TWUPLOAD_BEARER_TOKEN", issued.access_token)
+    # An expiry in the past makes the client refresh before its first request.
+    # (The emulator's token stays valid: it keeps a grant's lifetime for every
+    # refreshed token, so one issued with expires_in=0 would keep expiring.)
+    monkeypatch.setenv("TWUPLOAD_TOKEN_EXPIRES_AT", str(time.time() + expires_in))
+    if issued.refresh_token is not None:
+        monkeypatch.setenv("TWUPLOAD_REFRESH_TOKEN", issued.refresh_token)
+        monkeypatch.setenv("TWUPLOAD_CLIENT_ID", issued.client_id)
+        return (issued.access_token, issued.refresh_token)
+    return (issued.access_token,)
+
+
+def set_oauth1(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> None:
+    credentials = emulator.credentials
+    values = (credentials.consumer_key, *emulator_secrets(emulator))
+    for name, value in zip(OAuth1Credentials.ENV_VARS, values, strict=True):
+        monkeypatch.setenv(name, value)
+
+
+def upload_records(emulator: Emulator) -> list[tuple[str, str | None]]:
+    """
+    The API version and authentication of each media request the emulator saw.
+    """
+    return [
+        (record.api, record.auth)
+        for record in emulator.requests
+        if record.path != "/2/oauth2/token"
+    ]
+
+
+def test_a_bearer_token_picks_v2(
+    v2_env: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    images: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    With TWUPLOAD_BEARER_TOKEN set, `upload` speaks v2 with it; --json is unchanged.
+    """
+    secrets = set_token(monkeypatch, v2_env)
+    set_oauth1(monkeypatch, v2_env)  # the token wins under auto
+
+    assert main(["upload", "--json", *map(str, images[:2])]) == 0
+
+    captured = capsys.readouterr()
+    records = json_lines(captured.out)
+    assert [record["ok"] for record in records] == [True, True]
+    assert set(records[0]) == {
+        "path",
+        "ok",
+        "media_id",
+        "media_key",
+        "size",
+        "expires_at",
+    }
+    assert sorted(int(record["media_id"]) for record in records) == sorted(v2_env.media)
+    assert set(upload_records(v2_env)) == {("2", "bearer")}
+    assert captured.err == ""
+    assert not any(s in captured.out for s in (*secrets, *emulator_secrets(v2_env)))
+
+
+@pytest.mark.parametrize("setting", ["option", "environment"])
+def test_api_2_with_oauth1(
+    setting: str,
+    v2_env: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    images: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    --api 2 (or TWUPLOAD_API=2) with OAuth 1.0a keys uploads to v2, signed with them.
+    """
+    set_oauth1(monkeypatch, v2_env)
+    argv = ["upload", str(images[0])]
+    if setting == "option":
+        argv[1:1] = ["--api", "2"]
+    else:
+        monkeypatch.setenv("TWUPLOAD_API", "2")
+
+    assert main(argv) == 0
+
+    assert capsys.readouterr().out.splitlines()[-1].startswith("1 uploaded (")
+    assert upload_records(v2_env) == [("2", "oauth1")]
+
+
+def test_oauth1_alone_stays_on_v1_1(
+    v2_env: Emulator, monkeypatch: pytest.MonkeyPatch, images: list[Path]
+) -> None:
+    """
+    Without a bearer token, auto keeps v1.1, as before; --api 1.1 ignores a token.
+    """
+    set_oauth1(monkeypatch, v2_env)
+    assert main(["upload", str(images[0])]) == 0
+    set_token(monkeypatch, v2_env)
+    assert main(["upload", "--api", "1.1", str(images[1])]) == 0
+    assert upload_records(v2_env) == [("1.1", "oauth1"), ("1.1", "oauth1")]
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "complaint"),
+    [
+        ({}, [], "Or, for the v2 API, set TWUPLOAD_BEARER_TOKEN"),
+        (
+            {"TWUPLOAD_BEARER_TOKEN": "tok-s3cr3t"},
+            ["--api", "1.1"],
+            (
+                "The v1.1 API takes OAuth 1.0a only; the OAuth 2.0 token in "
+                "TWUPLOAD_BEARER_TOKEN works with --api 2"
+            ),
+        ),
+        (
+            {
+                "TWUPLOAD_BEARER_TOKEN": "tok-s3cr3t",
+                "TWUPLOAD_REFRESH_TOKEN": "r-s3cr3t",
+            },
+            [],
+            "Refreshing the token in TWUPLOAD_BEARER_TOKEN needs TWUPLOAD_CLIENT_ID",
+        ),
+        (
+            {
+                "TWUPLOAD_BEARER_TOKEN": "tok-s3cr3t",
+                "TWUPLOAD_TOKEN_EXPIRES_AT": "soon",
+            },
+            [],
+            "TWUPLOAD_TOKEN_EXPIRES_AT must be the access token's expiry in Unix",
+        ),
+        (
+            {"TWUPLOAD_BEARER_TOKEN": "tok-s3cr3t", "TWUPLOAD_TOKEN_EXPIRES_AT": "inf"},
+            [],
+            "TWUPLOAD_TOKEN_EXPIRES_AT must be",
+        ),
+        (
+            {
+                "TWUPLOAD_BEARER_TOKEN": "tok-s3cr3t",
+                "TWUPLOAD_TOKEN_EXPIRES_AT": "1e300",
+            },
+            [],
+            "The token in TWUPLOAD_BEARER_TOKEN cannot be used: BearerToken expires_at",
+        ),
+        (
+            {"TWUPLOAD_API": "3"},
+            [],
+            "TWUPLOAD_API must be one of auto, 1.1, 2, not '3'.",
+        ),
+        ({}, ["--api", "3"], "argument --api: invalid choice"),
+    ],
+    ids=[
+        "nothing",
+        "token on v1.1",
+        "refresh without client id",
+        "expiry not a number",
+        "expiry infinite",
+        "expiry out of range",
+        "bad TWUPLOAD_API",
+        "bad --api",
+    ],
+)
+def test_oauth2_configuration_errors_exit_2(
+    env: dict[str, str],
+    *,
+    argv: list[str],
+    complaint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    images: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    Missing or unusable OAuth 2.0 settings exit 2, naming variables, never values.
+    """
+    for name in OAuth1Credentials.ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    assert main(["upload", *argv, str(images[0])]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert complaint in captured.err
+    assert "s3cr3t" not in captured.err
+
+
+def test_a_refresh_without_a_token_file_is_announced_not_shown(
+    v2_env: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    images: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    An expired token is refreshed once; stderr says so, and how to keep the next ones.
+    """
+    secrets = set_token(monkeypatch, v2_env, expires_in=-10, refresh=True)
+
+    assert main(["upload", "--json", *map(str, images)]) == 0
+
+    captured = capsys.readouterr()
+    assert [record["ok"] for record in json_lines(captured.out)] == [True] * 3
+    assert v2_env.stats.token_requests == 1
+    assert captured.err == (
+        "twupload: note: the access token was refreshed once, and X retired the "
+        "refresh token from TWUPLOAD_BEARER_TOKEN. The new tokens are not shown. To "
+        "keep them, run with --token-file FILE: twupload writes each new token there "
+        "(readable by you only) and reads it next time. Otherwise, authorize again "
+        "before the next run.\n"
+    )
+    assert captured.err in HOW_TO.read_text(encoding="utf-8")  # shown verbatim
+    assert not any(s in captured.out + captured.err for s in secrets)
+
+
+def test_a_token_file_keeps_refreshed_tokens(
+    v2_env: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    images: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    --token-file gets each new token (mode 600) and is read by the next run.
+    """
+    secrets = set_token(monkeypatch, v2_env, expires_in=-10, refresh=True)
+    token_file = tmp_path / "tokens.json"
+
+    argv = ["upload", "--token-file", str(token_file), str(images[0])]
+    assert main(argv) == 0
+
+    err = capsys.readouterr().err
+    assert err == (
+        "twupload: note: the access token was refreshed once, and X retired the "
+        f"refresh token; the new tokens are saved in {str(token_file)!r}, which the "
+        "next run with --token-file reads.\n"
+    )
+    saved = json.loads(token_file.read_text())
+    assert set(saved) == {"access_token", "refresh_token", "expires_at"}
+    assert saved["refresh_token"] not in secrets
+    assert saved["expires_at"] > v2_env.issue_token().expires_at - 60
+    if os.name == "posix":
+        assert token_file.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    # The next run reads the file: the spent token in the environment is not used.
+    monkeypatch.setenv("TWUPLOAD_BEARER_TOKEN", "spent")
+    assert main(argv) == 0
+    assert capsys.readouterr().err == ""
+    assert v2_env.stats.token_requests == 1
+    assert upload_records(v2_env)[-1] == ("2", "bearer")
+
+
+def test_a_token_file_that_cannot_be_written(
+    v2_env: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    images: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    When the new token cannot be saved, the upload still succeeds and stderr warns.
+    """
+    set_token(monkeypatch, v2_env, expires_in=-10, refresh=True)
+    token_file = tmp_path / "missing-directory" / "tokens.json"
+
+    assert main(["upload", "--token-file", str(token_file), str(images[0])]) == 0
+
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "twupload: warning: the access token was refreshed once, and X retired the "
+        f"refresh token, but the new tokens could not be written to {str(token_file)!r}: "
+    )
+    assert err.endswith("Authorize again before the next run.\n")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "cannot be read: "),
+        ("{", "is not JSON"),
+        ("[]", 'has no "access_token" string'),
+        ('{"access_token": 5}', 'has no "access_token" string'),
+    ],
+    ids=["a directory", "not JSON", "not an object", "no token"],
+)
+def test_a_bad_token_file_exits_2(
+    content: str | None,
+    problem: str,
+    images: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    A token file that cannot be used exits 2, saying what it should hold.
+    """
+    token_file = tmp_path / "tokens.json"
+    if content is None:
+        token_file.mkdir()
+    else:
+        token_file.write_text(content)
+
+    assert main(["upload", "--token-file", str(token_file), str(images[0])]) == 2
+
+    err = capsys.readouterr().err
+    assert f"The token file {str(token_file)!r} {problem}" in err
+    assert '"access_token", "refresh_token" and "expires_at"' in err
+
+
+def test_a_token_file_with_a_bad_value_exits_2(
+    monkeypatch: pytest.MonkeyPatch,
+    images: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """
+    A token file whose refresh token is no string is refused, without its values.
+    """
+    token_file = tmp_path / "tokens.json"
+    token_file.write_text('{"access_token": "tok-s3cr3t", "refresh_token": 5}')
+    monkeypatch.setenv("TWUPLOAD_CLIENT_ID", "client")
+    assert main(["upload", "--token-file", str(token_file), str(images[0])]) == 2
+    err = capsys.readouterr().err
+    assert f"The token in the token file {str(token_file)!r} cannot be used: " in err
+    assert "s3cr3t" not in err
+
+
+def test_token_keeper_counts_refreshes(tmp_path: Path) -> None:
+    """
+    No refresh, no note; several refreshes are counted, and the file holds the last.
+    """
+    keeper = _credentials.TokenKeeper("TWUPLOAD_BEARER_TOKEN", tmp_path / "t.json")
+    assert keeper.notes() == []
+    for number in (1, 2):
+        keeper.keep(
+            BearerToken(f"tok-{number}", refresh_token=f"r-{number}", client_id="c")
+        )
+    [note] = keeper.notes()
+    assert note.startswith("note: the access token was refreshed 2 times, ")
+    assert json.loads((tmp_path / "t.json").read_text()) == {
+        "access_token": "tok-2",
+        "refresh_token": "r-2",
+        "expires_at": None,
+    }
+
+
+def test_write_token_file_leaves_nothing_behind_on_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """
+    A failed write removes its temporary file and leaves the old file as it was.
+    """
+    target = tmp_path / "t.json"
+    target.write_text("old")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_credentials.json, "dump", broken)
+    with pytest.raises(OSError, match="disk full"):
+        _credentials.write_token_file(target, BearerToken("tok"))
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
+    assert target.read_text() == "old"
+
+
+def test_demo_on_v1_1(capsys: pytest.CaptureFixture[str]) -> None:
+    """
+    `demo --api 1.1` uploads with OAuth 1.0a to the v1.1 endpoints.
+    """
+    assert main(["demo", "--api", "1.1"]) == 0
+    out = capsys.readouterr().out
+    assert "It speaks X API v1.1; twupload uses OAuth 1.0a keys." in out
+    assert "Uploaded to the emulator" in out
+
+
+def test_demo_speaks_v2_by_default(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """
+    The demo uses v2 with an OAuth 2.0 token the emulator issued, all requests bearer.
+    """
+    seen: list[Emulator] = []
+    start = cli._start_emulator
+
+    def spy(port: int) -> Emulator:
+        emulator = start(port)
+        seen.append(emulator)
+        return emulator
+
+    monkeypatch.setattr(cli, "_start_emulator", spy)
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "It speaks X API v2; twupload uses an OAuth 2.0 user token" in out
+    [emulator] = seen
+    records = [(r.api, r.auth) for r in emulator.requests]
+    assert len(records) >= 12  # six uploads and six alt texts
+    assert set(records) == {("2", "bearer")}

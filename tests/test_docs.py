@@ -17,6 +17,7 @@ import importlib.util
 import json
 import logging
 import re
+import time
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -442,6 +443,73 @@ def check_emulator_rate_limit(doc: DocRun) -> None:
     assert out.out.startswith("{'limit': 10, 'remaining': 10, 'reset': "), out.out
 
 
+def check_oauth2_refresh(doc: DocRun) -> None:
+    # What the authorization step left: an emulator-issued token with its
+    # refresh token, saved as expired, so the client refreshes it first. (The
+    # token itself stays valid at the emulator, which gives refreshed tokens
+    # their grant's lifetime: one issued with expires_in=0 would keep expiring.)
+    issued = doc.emu.issue_token(refresh=True)
+    tokens = doc.workdir / "x-tokens.json"
+    tokens.write_text(
+        json.dumps(
+            {
+                "access_token": issued.access_token,
+                "refresh_token": issued.refresh_token,
+                "expires_at": time.time() - 60,
+            }
+        )
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("X_CLIENT_ID", issued.client_id)
+        env.delenv("X_CLIENT_SECRET", raising=False)
+        out = doc.run()
+    saved = json.loads(tokens.read_text())
+    assert doc.emu.stats.token_requests == 1
+    assert saved["refresh_token"] not in {None, issued.refresh_token}
+    assert saved["access_token"] != issued.access_token
+    assert saved["expires_at"] > time.time() + 3600
+    assert [p.name for p in doc.workdir.iterdir() if p.suffix == ".json"] == [
+        "x-tokens.json"
+    ]
+    assert [line.split(": ")[0] for line in out.lines] == ["a.png", "b.png", "clip.mp4"]
+    assert {line.split(": ")[1] for line in out.lines} == {
+        str(media_id) for media_id in doc.emu.media
+    }
+    media = [r for r in doc.emu.requests if r.path != "/2/oauth2/token"]
+    assert {(r.api, r.auth) for r in media} == {("2", "bearer")}
+    for secret in (issued.access_token, issued.refresh_token, saved["refresh_token"]):
+        assert secret not in out.out
+
+
+def check_migrate_oauth1_on_v2(doc: DocRun) -> None:
+    out = doc.run()
+    (media,) = doc.emu.media.values()
+    assert (media.api, media.alt_text) == ("2", "A cat asleep on a keyboard")
+    assert out.lines == [f"{media.media_id} {media.media_key}"]
+    assert {(r.api, r.auth) for r in doc.emu.requests} == {("2", "oauth1")}
+
+
+def check_migrate_453(doc: DocRun) -> None:
+    doc.emu.refuse_v1_1()
+    out = doc.run()
+    (media,) = doc.emu.media.values()
+    assert out.lines == [
+        "v1.1 refused with error 453; uploading with the v2 endpoints",
+        f"{media.media_id} uploaded with api={media.api!r}",
+    ]
+    assert media.api == "2"
+
+
+def check_migrate_usage_cap(doc: DocRun) -> None:
+    doc.emu.cap_usage(api="2")
+    out = doc.run()
+    assert out.lines == [
+        f"{name}: usage cap reached (Monthly); try again next period"
+        for name in ("a.png", "b.png")
+    ]
+    assert doc.emu.media == {}
+
+
 @dataclass(frozen=True)
 class Expect:
     """
@@ -491,6 +559,17 @@ EXPECT = [
         'rate_limit("upload")',
         check_emulator_rate_limit,
     ),
+    Expect(
+        "docs/how-to/oauth2.md", "on_token_refresh=save_token", check_oauth2_refresh
+    ),
+    Expect(
+        "docs/how-to/migrate-to-v2.md",
+        'alt_text="A cat asleep on a keyboard"',
+        check_migrate_oauth1_on_v2,
+        trio=True,
+    ),
+    Expect("docs/how-to/migrate-to-v2.md", "453", check_migrate_453),
+    Expect("docs/how-to/migrate-to-v2.md", "UsageCapError", check_migrate_usage_cap),
 ]
 
 
@@ -613,6 +692,8 @@ def test_blocks_not_run_say_why() -> None:
         "emulator-testing.md",
         "progress-bars.md",
         "rate-limits.md",
+        "oauth2.md",
+        "migrate-to-v2.md",
     }
 
 

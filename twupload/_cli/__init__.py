@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shlex
 import sys
 import tempfile
@@ -22,8 +23,23 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 
-from .. import AsyncMediaClient, ConfigurationError, MediaCategory, OAuth1Credentials
+from .. import (
+    AsyncMediaClient,
+    BearerToken,
+    ConfigurationError,
+    MediaCategory,
+    OAuth1Credentials,
+)
 from ._batch import CommandError, Job, Tally, collect_jobs, run_jobs
+from ._credentials import (
+    API_CHOICES,
+    API_ENV_VAR,
+    BEARER_ENV_VARS,
+    TOKEN_ENV_VAR,
+    TokenKeeper,
+    api_setting,
+    choose,
+)
 from ._report import (
     JsonReporter,
     PlainReporter,
@@ -42,11 +58,14 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-DEFAULT_BASE_URL = "https://upload.twitter.com"
+DEFAULT_BASE_URLS = {"1.1": "https://upload.twitter.com", "2": "https://api.x.com"}
 DEFAULT_CONCURRENCY = 4
 MAX_ALT_TEXT = 1000  # the metadata endpoint's limit (API.md)
 INSTALL_HINT = "pip install 'twupload[cli]'"
 DEMO_CONCURRENCY = 3
+# The token `twupload emulator` issues: what uploads need, valid for 30 days.
+EMULATOR_TOKEN_SCOPES = ("media.write",)
+EMULATOR_TOKEN_DAYS = 30
 # What `twupload` alone prints (on stderr, exit 2); at most 80 columns wide.
 SHORT_USAGE = """\
 usage: twupload COMMAND [OPTIONS]
@@ -146,7 +165,11 @@ def _parser() -> argparse.ArgumentParser:
         help="upload media files (or the media files in directories)",
         description=(
             "Upload media files with a progress display. Credentials come from "
-            "the environment: " + ", ".join(OAuth1Credentials.ENV_VARS) + "."
+            "the environment: an OAuth 2.0 user token with the media.write scope ("
+            + ", ".join(BEARER_ENV_VARS)
+            + "; v2 only), or OAuth 1.0a ("
+            + ", ".join(OAuth1Credentials.ENV_VARS)
+            + "; v1.1 and v2)."
         ),
         epilog="Exit status: 0 if every file uploaded, 1 if some failed (a path "
         "that cannot be read counts as failed; the others are still uploaded), 2 "
@@ -186,18 +209,35 @@ def _parser() -> argparse.ArgumentParser:
         "ones too, with their error), and no progress display",
     )
     upload.add_argument(
+        "--api",
+        choices=API_CHOICES,
+        metavar="V",
+        help=f"X API version: %(choices)s (default: ${API_ENV_VAR} if set, else "
+        f"auto: 2 when {TOKEN_ENV_VAR} is set, else 1.1)",
+    )
+    upload.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the OAuth 2.0 token from FILE when it exists (instead of "
+        f"{TOKEN_ENV_VAR}), and write every refreshed token there, readable by "
+        "you only; without it, refreshed tokens are not kept (never printed)",
+    )
+    upload.add_argument(
         "--base-url",
         metavar="URL",
-        help=f"the upload service (default: $TWUPLOAD_BASE_URL if set, else "
-        f"{DEFAULT_BASE_URL}); `twupload emulator` prints a local one",
+        help="the upload service (default: $TWUPLOAD_BASE_URL if set, else "
+        f"{DEFAULT_BASE_URLS['1.1']} for v1.1 and {DEFAULT_BASE_URLS['2']} for "
+        "v2); `twupload emulator` prints a local one",
     )
     upload.set_defaults(command=_upload)
 
     emulator = commands.add_parser(
         "emulator",
         help="run the local emulator of the upload service until Ctrl-C",
-        description="Run the local emulator in the foreground and print its URL and "
-        "the throwaway credentials it accepts.",
+        description="Run the local emulator (X API v1.1 and v2) in the foreground "
+        "and print its URL and the throwaway credentials it accepts: OAuth 1.0a "
+        f"keys, and an OAuth 2.0 token valid for {EMULATOR_TOKEN_DAYS} days.",
     )
     emulator.add_argument(
         "--port",
@@ -214,6 +254,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Start a local emulator, upload a few generated images to it "
         "with the progress display, and show what came back.",
     )
+    demo.add_argument(
+        "--api",
+        choices=("1.1", "2"),
+        default="2",
+        metavar="V",
+        help="X API version: %(choices)s (default: %(default)s, with an OAuth 2.0 "
+        "token the emulator issues; 1.1 uses OAuth 1.0a)",
+    )
     demo.set_defaults(command=_demo)
     return parser
 
@@ -222,15 +270,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _upload(args: argparse.Namespace) -> int:
-    try:
-        credentials = OAuth1Credentials.from_env()
-    except ConfigurationError as exc:
-        raise CommandError(
-            f"{exc} To try twupload without an account, run `twupload demo`."
-        ) from None
+    api = api_setting(args.api, os.environ)
+    choice = choose(api, os.environ, args.token_file)
+    keeper: TokenKeeper | None = None
+    if isinstance(choice.credentials, BearerToken):
+        assert choice.source is not None  # noqa: S101 - set with every bearer token
+        keeper = TokenKeeper(choice.source, args.token_file)
     try:
         client = AsyncMediaClient(
-            credentials, base_url=args.base_url, max_concurrency=args.concurrency
+            choice.credentials,
+            api=choice.api,
+            base_url=args.base_url,
+            max_concurrency=args.concurrency,
+            on_token_refresh=None if keeper is None else keeper.keep,
         )
     except ConfigurationError as exc:
         raise CommandError(str(exc)) from None
@@ -238,14 +290,27 @@ def _upload(args: argparse.Namespace) -> int:
     # A path that cannot be uploaded is a failed job, reported with the rest.
     jobs = collect_jobs(args.paths, subtitles=args.category == "subtitles")
     reporter = _reporter(json_output=args.json)
-    tally = _run(
-        client,
-        jobs,
-        reporter,
-        concurrency=args.concurrency,
-        options={"media_category": args.category, "alt_text": args.alt_text},
-    )
+    try:
+        tally = _run(
+            client,
+            jobs,
+            reporter,
+            concurrency=args.concurrency,
+            options={"media_category": args.category, "alt_text": args.alt_text},
+        )
+    finally:
+        # After the run, so the notes never mix with the progress display.
+        _tell_about_tokens(keeper)
     return 1 if tally.failed else 0
+
+
+def _tell_about_tokens(keeper: TokenKeeper | None) -> None:
+    """
+    Say on stderr whether the token was refreshed, and where the new one is.
+    """
+    # A function of its own for coverage on Python 3.11 (see _demo_results).
+    for note in [] if keeper is None else keeper.notes():
+        sys.stderr.write(f"twupload: {note}\n")
 
 
 def _is_terminal() -> bool:
@@ -346,13 +411,25 @@ def _emulator(args: argparse.Namespace) -> int:
             credentials.access_token,
             credentials.access_token_secret,
         )
+        token = emulator.issue_token(
+            EMULATOR_TOKEN_SCOPES,
+            expires_in=EMULATOR_TOKEN_DAYS * 86400,
+            refresh=False,
+        )
         lines = [
             f"# twupload emulator listening on {emulator.url} (Ctrl-C to stop).",
-            "# The throwaway credentials it accepts; paste them into another shell:",
+            "# It serves X API v1.1 and v2. The throwaway credentials it accepts;",
+            "# paste them into another shell. OAuth 1.0a (v1.1 and v2):",
             *(
                 f"export {name}={shlex.quote(value)}"
                 for name, value in zip(OAuth1Credentials.ENV_VARS, values, strict=True)
             ),
+            (
+                "# An OAuth 2.0 user token with media.write, valid for "
+                f"{EMULATOR_TOKEN_DAYS} days (v2 only;"
+            ),
+            "# while it is set, `twupload upload` uses v2; unset it for v1.1):",
+            f"export {TOKEN_ENV_VAR}={shlex.quote(token.access_token)}",
             f"export TWUPLOAD_BASE_URL={emulator.url}",
             "# Then: twupload upload PATH...  (or any program using AsyncMediaClient)",
         ]
@@ -378,7 +455,7 @@ DEMO_NEXT = (
 )
 
 
-def _demo(args: argparse.Namespace) -> int:  # noqa: ARG001 - no options yet
+def _demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="twupload-demo-") as directory:
         paths = write_samples(Path(directory))
         jobs = [
@@ -393,6 +470,18 @@ def _demo(args: argparse.Namespace) -> int:  # noqa: ARG001 - no options yet
                 "twupload demo: no account and no network needed.", style="bold"
             )
             reporter.say(f"A local emulator is running at {emulator.url}.")
+            credentials: OAuth1Credentials | BearerToken
+            if args.api == "2":
+                credentials = emulator.issue_token(
+                    EMULATOR_TOKEN_SCOPES, refresh=False
+                ).bearer_token()
+                reporter.say(
+                    "It speaks X API v2; twupload uses an OAuth 2.0 user token "
+                    "(media.write) it issued."
+                )
+            else:
+                credentials = emulator.credentials
+                reporter.say("It speaks X API v1.1; twupload uses OAuth 1.0a keys.")
             reporter.say(
                 f"Uploading {len(jobs)} generated images ({total}), "
                 f"{DEMO_CONCURRENCY} at a time:"
@@ -405,7 +494,8 @@ def _demo(args: argparse.Namespace) -> int:  # noqa: ARG001 - no options yet
                 limits=httpx.Limits(max_connections=DEMO_CONCURRENCY + 2),
             )
             client = AsyncMediaClient(
-                emulator.credentials,
+                credentials,
+                api=args.api,
                 base_url=emulator.url,
                 max_concurrency=DEMO_CONCURRENCY,
                 max_retries=1,

@@ -57,10 +57,11 @@ class Target:
 
     host: str
     port: int
+    scheme: str = "http"
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def upload_url(self) -> str:

@@ -32,6 +32,7 @@ Contenders:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import warnings
 
@@ -154,9 +155,18 @@ class TwuploadUploader(AsyncUploader):
 
     name = "twupload"
 
-    def __init__(self, target: Target, *, max_concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        target: Target,
+        *,
+        max_concurrency: int = 8,
+        segments_in_flight: int | None = None,
+    ) -> None:
         super().__init__(target)
         self._max_concurrency = max_concurrency
+        self._options: dict[str, Any] = {}
+        if segments_in_flight is not None and segments_option_supported():
+            self._options["max_segments_in_flight"] = segments_in_flight
         self._http: httpx.AsyncClient | None = None
         self._client: twupload.AsyncMediaClient | None = None
 
@@ -177,6 +187,7 @@ class TwuploadUploader(AsyncUploader):
             max_concurrency=self._max_concurrency,
             timeout=TIMEOUT,
             http_client=self._http,
+            **self._options,
         )
         await self._client.__aenter__()
         return self
@@ -220,6 +231,14 @@ class TwuploadUploader(AsyncUploader):
         del segment_bytes, media_type  # the client's own choices (4 MiB, sniffed)
         result = await self.client.upload(path, media_category="tweet_video")
         return result.size or 0
+
+
+def segments_option_supported() -> bool:
+    """
+    Whether this twupload has ``AsyncMediaClient(max_segments_in_flight=...)``.
+    """
+    params = inspect.signature(twupload.AsyncMediaClient).parameters
+    return "max_segments_in_flight" in params
 
 
 def aiohttp_transport_available() -> bool:
@@ -437,7 +456,8 @@ class TweepyUploader:
         self.api = tweepy.API(
             auth, upload_host=f"{target.host}:{target.port}", timeout=TIMEOUT
         )
-        self.api.session.mount("https://", _PlainHTTPAdapter())
+        if target.scheme == "http":
+            self.api.session.mount("https://", _PlainHTTPAdapter())
 
     def __enter__(self) -> TweepyUploader:  # noqa: PYI034
         return self

@@ -31,7 +31,7 @@ from typing import Any
 import psutil
 
 from ._common import Target
-from .clients import ALL_CLIENTS, ASYNC_CLIENTS, TweepyUploader
+from .clients import ALL_CLIENTS, ASYNC_CLIENTS, TweepyUploader, TwuploadUploader
 
 
 SAMPLE_SECONDS = 0.002
@@ -125,7 +125,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run(client: str, path: Path, target: Target, segment: int) -> dict[str, Any]:
+def run(
+    client: str,
+    path: Path,
+    target: Target,
+    segment: int,
+    segments_in_flight: int | None = None,
+) -> dict[str, Any]:
     media_type = "video/mp4"
     if client == "tweepy":
         with TweepyUploader(target) as up:
@@ -137,7 +143,13 @@ def run(client: str, path: Path, target: Target, segment: int) -> dict[str, Any]
             return measurement.finish(size, None)
 
     async def main() -> dict[str, Any]:
-        async with ASYNC_CLIENTS[client](target) as up:
+        cls = ASYNC_CLIENTS[client]
+        uploader = (
+            cls(target, segments_in_flight=segments_in_flight)
+            if issubclass(cls, TwuploadUploader)
+            else cls(target)
+        )
+        async with uploader as up:
             measurement = _Measurement()
             try:
                 size = await up.upload_chunked(path, segment, media_type)
@@ -154,8 +166,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", type=Path)
     parser.add_argument("port", type=int)
     parser.add_argument("segment", type=int, help="APPEND segment size, bytes")
+    parser.add_argument(
+        "--segments-in-flight",
+        type=int,
+        default=None,
+        help="twupload's max_segments_in_flight (its default if not given)",
+    )
     args = parser.parse_args(argv)
-    result = run(args.client, args.path, Target("127.0.0.1", args.port), args.segment)
+    result = run(
+        args.client,
+        args.path,
+        Target("127.0.0.1", args.port),
+        args.segment,
+        args.segments_in_flight,
+    )
     print(json.dumps(result), flush=True)
     return 0
 

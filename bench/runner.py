@@ -10,6 +10,10 @@ Workloads (all against the sink, a separate process on its own core):
 - ``d``: one large MP4 through INIT/APPEND/FINALIZE; memory is the metric,
   each client in a fresh process.
 - ``e``: event-loop stall: a 1 ms ticker beside a batch of ``a``'s images.
+- ``fresh``, ``tls``, ``far``: each client in its own fresh process per
+  repetition: loopback, HTTPS, and a far, narrow link (see `bench.fresh`).
+- ``redis``: what the Redis rate-limit store costs per request next to the
+  in-memory one (see `bench.redis_store`; needs redis-server).
 
 Within a workload, each repetition runs every client back to back (the order
 rotates per repetition), so ratios are taken pair by pair within a
@@ -38,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import signing
+from . import fresh, redis_store, signing
 from ._common import KIB, MIB, MediaFactory
 from .clients import (
     ALL_CLIENTS,
@@ -56,7 +60,10 @@ if TYPE_CHECKING:
 
 
 CONTENDER = "twupload"
-WORKLOADS = ("sign", "a", "b", "c", "d", "e")
+FRESH = ("fresh", "tls", "far")
+WORKLOADS = ("sign", "a", "b", "c", "d", "e", *FRESH, "redis")
+# Workloads that run their own sinks and files; the rest share one sink.
+SELF_CONTAINED = {"sign", *FRESH, "redis"}
 TICK = 0.001
 RETRY_PAUSE = 1.0
 MAX_RETRIES = 60
@@ -317,6 +324,8 @@ def measure_memory(
         str(path),
         str(sink.target.port),
         str(segment),
+        "--segments-in-flight",
+        "1",
     ]
     done = subprocess.run(
         command,
@@ -373,6 +382,7 @@ class Settings:
     workloads: list[str]
     max_interference: float = 0.10
     attempts: int = 3
+    quick: bool = False
 
 
 @dataclass
@@ -382,6 +392,8 @@ class Results:
     command: str
     guard: Interference
     signing: dict[str, float] = field(default_factory=dict)
+    redis: dict[str, Any] = field(default_factory=dict)
+    fresh: dict[str, Any] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)
     retries: int = 0
     seconds: float = 0.0
@@ -581,7 +593,18 @@ def run_all(settings: Settings, *, tmpdir: str | None, pin: bool) -> Results:
         results.signing = signing.run(iterations=settings.sign_iterations, repeats=7)
         for name, micros in results.signing.items():
             log(f"  {micros:7.1f} us  {name}")
-    if set(settings.workloads) - {"sign"}:
+    if set(settings.workloads) & set(FRESH):
+        results.fresh = fresh.run(
+            quick=settings.quick,
+            clients=settings.clients,
+            scenarios=settings.workloads,
+            cores=(cores[0], cores[1]) if pinned else None,
+            tmpdir=tmpdir,
+            concurrency=settings.concurrency,
+        )
+    if "redis" in settings.workloads:
+        results.redis = redis_store.run(quick=settings.reps < FULL["reps"])
+    if set(settings.workloads) - SELF_CONTAINED:
         with (
             tempfile.TemporaryDirectory(prefix="twupload-bench-", dir=tmpdir) as tmp,
             SinkProcess(cpu=cores[1] if pinned else None) as sink,
@@ -803,7 +826,7 @@ def _targets(results: Results) -> list[str]:
         met = "yes" if worst <= 16 else "**no**"
         rows.append(
             f"| {results.settings.video_mib} MiB chunked: twupload peak RSS growth "
-            f"(worst run) | ≤ 16 MiB | {worst:.1f} MiB | {met} |"
+            f"(one segment in flight, worst run) | ≤ 16 MiB | {worst:.1f} MiB | {met} |"
         )
     gaps = [
         (r.longest_gap or 0) * 1e3
@@ -883,6 +906,8 @@ def report(results: Results) -> str:
     )
     lines += _memory_table(results)
     lines += _stall_table(results)
+    lines += fresh.report(results.fresh)
+    lines += redis_store.report(results.redis)
     return "\n".join(lines)
 
 
@@ -976,6 +1001,7 @@ def parse(argv: Sequence[str] | None) -> tuple[Settings, argparse.Namespace]:
         workloads=workloads,
         max_interference=args.max_interference,
         attempts=args.attempts,
+        quick=args.quick,
     )
     return settings, args
 
@@ -993,6 +1019,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": results.machine,
             "command": results.command,
             "signing": results.signing,
+            "redis": results.redis,
+            "fresh": results.fresh,
             "runs": [dataclasses.asdict(run) for run in results.runs],
             "retries": results.retries,
             "seconds": results.seconds,

@@ -15,6 +15,13 @@ bottleneck. For every request it:
 - answers with the v1.1 JSON shapes and status codes (200 simple, 202 INIT,
   204 APPEND with an empty body, 201 FINALIZE) and rate-limit headers.
 
+For the far-and-narrow scenarios it can also hold every upload response for
+``--latency`` seconds (a per-request round trip) and cap the rate it reads at,
+over all connections together (``--bandwidth`` bytes per second: a token
+bucket in the read loop that pauses reading until the link is free again);
+with ``--tls-cert``/``--tls-key`` it speaks HTTPS. ``connections`` in the stats
+counts the connections it accepted.
+
 ``GET /_bench/stats`` returns what it received (counts, bytes, errors, its own
 CPU time); ``POST /_bench/reset`` zeroes the counters. It exits on SIGTERM or
 when its parent process goes away.
@@ -34,6 +41,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -49,6 +57,9 @@ from ._common import CREDS, RESET_PATH, STATS_PATH, UPLOAD_PATH, Creds, Target
 MAX_HEAD = 64 * 1024
 SCRATCH_BYTES = 256 * 1024
 MAX_BODY = 32 * 1024 * 1024
+THROTTLED_READ = 64 * 1024
+# The token bucket holds 20 ms of the link: a late timer does not lose bandwidth.
+BURST_SECONDS = 0.02
 MAX_PARTS = 32
 MAX_PIPELINED = 64
 MAX_SEGMENTS = 1000
@@ -168,9 +179,19 @@ class Sink:
     The request handler: stateless HTTP aside, it keeps chunked uploads and stats.
     """
 
-    def __init__(self, creds: Creds, *, verify: bool) -> None:
+    def __init__(
+        self,
+        creds: Creds,
+        *,
+        verify: bool,
+        latency: float = 0.0,
+        bandwidth: float = 0.0,
+    ) -> None:
         self._creds = creds
         self._verify = verify
+        self.latency = latency
+        self.bandwidth = bandwidth
+        self._link_free = 0.0
         self._key = (
             f"{_enc(creds.consumer_secret)}&{_enc(creds.access_token_secret)}".encode()
         )
@@ -183,6 +204,17 @@ class Sink:
         self.stats = Stats()
 
     # Plumbing
+
+    def throttle(self, nbytes: int) -> float:
+        """
+        Books *nbytes* on the shared link; seconds to pause reading (0: go on).
+        """
+        if self.bandwidth <= 0:
+            return 0.0
+        now = time.perf_counter()
+        start = max(self._link_free, now - BURST_SECONDS)
+        self._link_free = start + nbytes / self.bandwidth
+        return max(0.0, self._link_free - now)
 
     def _media_id(self) -> int:
         self._next_id += 1
@@ -519,6 +551,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._filled = 0
         self._request: tuple[str, str, dict[str, str]] | None = None
         self._head_at = 0.0
+        self._cap = THROTTLED_READ if sink.bandwidth > 0 else MAX_BODY
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -528,11 +561,19 @@ class _Connection(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         del sizehint
         if self._body is not None:
-            return memoryview(self._body)[self._filled :]
-        return memoryview(self._scratch)
+            return memoryview(self._body)[self._filled : self._filled + self._cap]
+        return memoryview(self._scratch)[: self._cap]
+
+    def _resume(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
     def buffer_updated(self, nbytes: int) -> None:
         self._sink.stats.reads += 1
+        pause = self._sink.throttle(nbytes)
+        if pause and self._transport is not None:
+            self._transport.pause_reading()
+            asyncio.get_running_loop().call_later(pause, self._resume)
         if self._body is not None:
             self._filled += nbytes
             if self._filled == len(self._body):
@@ -601,6 +642,16 @@ class _Connection(asyncio.BufferedProtocol):
         )
         status, payload, extra = self._sink.handle(method, target, headers, body)
         close = headers.get("connection", "").lower() == "close"
+        if self._sink.latency > 0 and target.startswith(UPLOAD_PATH):
+            asyncio.get_running_loop().call_later(
+                self._sink.latency, self._delayed_reply, status, payload, extra, close
+            )
+            return
+        self._reply(status, payload, extra, close=close)
+
+    def _delayed_reply(
+        self, status: int, payload: bytes, extra: bytes, close: bool
+    ) -> None:
         self._reply(status, payload, extra, close=close)
 
     def _reply(self, status: int, payload: bytes, extra: bytes, *, close: bool) -> None:
@@ -627,15 +678,32 @@ class _Connection(asyncio.BufferedProtocol):
 
 
 async def serve(
-    host: str, port: int, *, verify: bool, parent: int | None, ready: Any = None
+    host: str,
+    port: int,
+    *,
+    verify: bool,
+    parent: int | None,
+    ready: Any = None,
+    latency: float = 0.0,
+    bandwidth: float = 0.0,
+    tls: tuple[str, str] | None = None,
 ) -> None:
     """
     Serve until SIGTERM/SIGINT, or until the parent process *parent* is gone.
     """
     loop = asyncio.get_running_loop()
-    sink = Sink(CREDS, verify=verify)
+    sink = Sink(CREDS, verify=verify, latency=latency, bandwidth=bandwidth)
+    context = None
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
     server = await loop.create_server(
-        lambda: _Connection(sink), host, port, backlog=1024, reuse_address=True
+        lambda: _Connection(sink),
+        host,
+        port,
+        backlog=1024,
+        reuse_address=True,
+        ssl=context,
     )
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -658,9 +726,26 @@ class SinkProcess:
     Use as a context manager; the sink is terminated (then killed) on exit.
     """
 
-    def __init__(self, *, cpu: int | None, verify: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        cpu: int | None,
+        verify: bool = True,
+        latency: float = 0.0,
+        bandwidth: float = 0.0,
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         self._cpu = cpu
         self._verify = verify
+        self._extra: list[str] = []
+        self._cafile = tls[0] if tls is not None else None
+        if latency:
+            self._extra += ["--latency", repr(latency)]
+        if bandwidth:
+            self._extra += ["--bandwidth", repr(bandwidth)]
+        if tls is not None:
+            self._extra += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+        self._scheme = "https" if tls is not None else "http"
         self._proc: subprocess.Popen[str] | None = None
         self.target = Target("127.0.0.1", 0)
         self.pid = 0
@@ -671,6 +756,7 @@ class SinkProcess:
             command += ["--cpu", str(self._cpu)]
         if not self._verify:
             command.append("--no-verify")
+        command += self._extra
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": root}
         self._proc = subprocess.Popen(
@@ -685,7 +771,7 @@ class SinkProcess:
         if not line.isdigit():
             self.stop()
             raise RuntimeError(f"the sink did not start (printed {line!r})")
-        self.target = Target("127.0.0.1", int(line))
+        self.target = Target("127.0.0.1", int(line), self._scheme)
         self.pid = self._proc.pid
         return self
 
@@ -706,9 +792,18 @@ class SinkProcess:
             proc.stdout.close()
 
     def _call(self, method: str, path: str) -> dict[str, Any]:
-        conn = http.client.HTTPConnection(
-            self.target.host, self.target.port, timeout=10
-        )
+        conn: http.client.HTTPConnection
+        if self._scheme == "https":
+            conn = http.client.HTTPSConnection(
+                self.target.host,
+                self.target.port,
+                timeout=10,
+                context=ssl.create_default_context(cafile=self._cafile),
+            )
+        else:
+            conn = http.client.HTTPConnection(
+                self.target.host, self.target.port, timeout=10
+            )
         try:
             conn.request(method, path, body=b"" if method == "POST" else None)
             response = conn.getresponse()
@@ -735,13 +830,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parent", type=int, default=None, help="exit when this pid is no parent"
     )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds to hold each response"
+    )
+    parser.add_argument(
+        "--bandwidth", type=float, default=0.0, help="bytes/s read, all connections"
+    )
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", help="... and this private key")
     args = parser.parse_args(argv)
     if args.host not in {"127.0.0.1", "localhost", "::1"}:
         parser.error("the sink listens on loopback only")
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     asyncio.run(
-        serve(args.host, args.port, verify=not args.no_verify, parent=args.parent)
+        serve(
+            args.host,
+            args.port,
+            verify=not args.no_verify,
+            parent=args.parent,
+            latency=args.latency,
+            bandwidth=args.bandwidth,
+            tls=tls,
+        )
     )
     return 0
 

@@ -667,18 +667,20 @@ async def test_initialize_refusals(emu: Emulator, raw: Raw) -> None:
             {"media_category": ["tweet_film"]},
         ),
         (
-            {**ok, "media_type": "image/bmp"},
+            {**ok, "media_type": "model/gltf-binary"},
             (
-                "The emulator cannot check image/bmp media; use JPEG, PNG, GIF, WEBP, MP4 "
-                "or MOV (or text/srt, text/vtt with media_category subtitles)."
+                "The emulator cannot check model/gltf-binary media; use JPEG, PNG, GIF, WEBP, BMP, "
+                "TIFF, MP4, MOV, WebM or MPEG-TS (or text/srt, text/vtt with "
+                "media_category subtitles)."
             ),
-            {"media_type": ["image/bmp"]},
+            {"media_type": ["model/gltf-binary"]},
         ),
         (
             {**ok, "media_type": "text/srt"},
             (
-                "The emulator cannot check text/srt media; use JPEG, PNG, GIF, WEBP, MP4 "
-                "or MOV (or text/srt, text/vtt with media_category subtitles)."
+                "The emulator cannot check text/srt media; use JPEG, PNG, GIF, WEBP, BMP, "
+                "TIFF, MP4, MOV, WebM or MPEG-TS (or text/srt, text/vtt with "
+                "media_category subtitles)."
             ),
             {"media_type": ["text/srt"]},
         ),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import inspect
 import json
 import re
 
@@ -46,7 +45,6 @@ API = "https://api.x.com"
 MEDIA_ID = "1880028106020515840"
 # X user ids are 64-bit snowflakes: at most 19 digits, as the spec's pattern says.
 USER_IDS = st.integers(min_value=1, max_value=2**63 - 1)
-SUPPORTS_SHARED = "shared" in inspect.signature(AsyncMediaClient.upload).parameters
 
 
 # A small validator for the subset of JSON Schema the spec's request bodies use.
@@ -500,12 +498,6 @@ async def test_metadata_matches_the_spec(recorder: Recorder) -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    not SUPPORTS_SHARED,
-    reason="upload() has no shared= yet (API.md documents it); runs once it lands",
-    raises=TypeError,
-    strict=True,
-)
 async def test_shared_goes_to_initialize_as_a_boolean(recorder: Recorder) -> None:
     """
     shared=True (DM media reused across conversations) is initialize's boolean ``shared``.

@@ -27,6 +27,7 @@ from ._errors import (
     UploadTimeoutError,
     end_sentence,
 )
+from ._media import MAX_SEGMENTS
 from ._protocol import Segment
 from ._results import ResumeState
 
@@ -44,22 +45,23 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("twupload")
 
-MAX_SEGMENTS = 1000
 DEFAULT_CHECK_AFTER = 2.0
 
 
 def segment_size_for(total_bytes: int, *, preferred: int, maximum: int) -> int:
     """
-    The segment size: *preferred*, grown so that at most 1000 segments are needed.
+    The segment size: *preferred* (capped at *maximum*), grown so that at most
+    1000 segments are needed: at least ``ceil(total_bytes / 1000)``.
 
     Raises:
         InvalidMediaError: Even *maximum*-sized segments would need more than 1000.
     """
-    size = max(preferred, -(-total_bytes // MAX_SEGMENTS))
+    size = max(min(preferred, maximum), -(-total_bytes // MAX_SEGMENTS))
     if size > maximum:
         raise InvalidMediaError(
             f"{total_bytes} bytes need segments of {size} bytes to fit in "
-            f"{MAX_SEGMENTS} APPENDs, above the service's {maximum}-byte maximum."
+            f"{MAX_SEGMENTS} APPENDs, above max_segment_bytes={maximum}; raise "
+            "max_segment_bytes on the client or make the file smaller."
         )
     return size
 

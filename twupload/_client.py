@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import re
 import time
 
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -61,6 +62,7 @@ S = TypeVar("S", bound="MediaSource")
 #: Read when ``base_url=`` is not given, so a program can be pointed at the emulator.
 BASE_URL_ENV_VAR = "TWUPLOAD_BASE_URL"
 DEFAULT_BASE_URLS = {"1.1": "https://upload.twitter.com", "2": "https://api.x.com"}
+_LANGUAGE_CODE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 _PROTOCOLS: dict[str, Callable[..., MediaProtocol]] = {
     "1.1": V1Protocol,
     "2": V2Protocol,
@@ -94,7 +96,13 @@ class AsyncMediaClient:
         processing_timeout: Longest wait for media processing, seconds.
         max_rate_limit_wait: Longest wait for a rate-limit reset before
             `RateLimitError` is raised instead, seconds.
-        segment_bytes: Preferred APPEND segment size for chunked uploads.
+        segment_bytes: Preferred APPEND segment size for chunked uploads; grown
+            to ``ceil(total / 1000)`` when the upload would need more than 1000
+            segments, and never above *max_segment_bytes*.
+        max_segment_bytes: The largest APPEND segment sent, 5 MiB by default
+            (the v1.1 limit; v2 publishes none). A chunked upload that would need
+            more than 1000 segments of this size is refused before any I/O; lower
+            it if the service answers an APPEND with 413.
         max_segments_in_flight: APPENDs of one chunked upload sent at once (the
             service assembles segments by index). Each still counts against the
             APPEND rate limit, and the upload as a whole takes one of the
@@ -129,6 +137,7 @@ class AsyncMediaClient:
         processing_timeout: float = 600.0,
         max_rate_limit_wait: float = 900.0,
         segment_bytes: int = 4 * 1024 * 1024,
+        max_segment_bytes: int = 5 * 1024 * 1024,
         max_segments_in_flight: int = 3,
         rate_limit_store: RateLimitStore | None = None,
         on_token_refresh: Callable[[BearerToken], object] | None = None,
@@ -145,6 +154,7 @@ class AsyncMediaClient:
             max_concurrency=max_concurrency,
             max_retries=max_retries,
             segment_bytes=segment_bytes,
+            max_segment_bytes=max_segment_bytes,
             max_segments_in_flight=max_segments_in_flight,
         )
         refresher: TokenRefresher | None = None
@@ -192,7 +202,9 @@ class AsyncMediaClient:
             clock=clock,
             sleep=sleep,
         )
-        self._protocol = _PROTOCOLS[api](transport, base_url=base_url)
+        self._protocol = _PROTOCOLS[api](
+            transport, base_url=base_url, max_segment_bytes=max_segment_bytes
+        )
         self._chunked = ChunkedOptions(
             segment_bytes=segment_bytes,
             processing_timeout=processing_timeout,
@@ -298,6 +310,7 @@ class AsyncMediaClient:
         on_progress: ProgressCallback | None = None,
         on_processing: Callable[[ProcessingInfo], object] | None = None,
         resume: ResumeState | None = None,
+        shared: bool = False,
     ) -> UploadResult:
         """
         Upload one image, GIF or video, and return what the service accepted.
@@ -317,6 +330,9 @@ class AsyncMediaClient:
             on_progress: Called as ``on_progress(sent_bytes, total_bytes)`` while sending.
             on_processing: Called with each `ProcessingInfo` while the service processes.
             resume: A `ResumeState` from a failed chunked upload of the same source.
+            shared: Make direct-message media reusable across conversations
+                (``dm_*`` categories only). Sent on INIT / initialize, so the
+                upload goes chunked.
 
         Raises:
             InvalidMediaError: Bad input, before any network I/O.
@@ -335,6 +351,8 @@ class AsyncMediaClient:
             )
         if on_progress is not None and not callable(on_progress):
             raise InvalidMediaError("on_progress must be callable.")
+        if not isinstance(shared, bool):
+            raise InvalidMediaError(f"shared must be True or False, not {shared!r}.")
         assert self._slots is not None  # noqa: S101 - set by _check_open
         assert self._file_threads is not None  # noqa: S101 - set by _check_open
         src = make_source(source, size=size, limiter=self._file_threads)
@@ -351,6 +369,8 @@ class AsyncMediaClient:
                     chunked=True if resume is not None else chunked,
                     encoding=encoding,
                     has_alt_text=alt is not None,
+                    shared=shared,
+                    max_segment_bytes=self._protocol.max_segment_bytes,
                 )
                 if plan.chunked:
                     result = await ChunkedUpload(
@@ -406,6 +426,58 @@ class AsyncMediaClient:
         assert checked is not None  # noqa: S101 - a str stays a str
         await self._protocol.set_alt_text(_media_id(media_id), checked)
 
+    async def set_subtitles(
+        self,
+        video_media_id: int | str,
+        subtitles_media_id: int | str,
+        *,
+        language_code: str,
+        display_name: str | None = None,
+        video_category: str | MediaCategory = "tweet_video",
+    ) -> None:
+        """
+        Associate uploaded subtitles with an uploaded video, before or after posting.
+
+        Upload the SRT or VTT file first with ``media_category="subtitles"``.
+
+        Args:
+            video_media_id: The video's media id.
+            subtitles_media_id: The subtitles' media id.
+            language_code: A BCP 47 language code, such as ``"en"``.
+            display_name: The name viewers see, such as ``"English"``.
+            video_category: The video's category: ``tweet_video`` or ``amplify_video``.
+        """
+        self._check_open()
+        await self._protocol.set_subtitles(
+            _media_id(video_media_id),
+            _media_id(subtitles_media_id),
+            language_code=_language_code(language_code),
+            display_name=_display_name(display_name),
+            video_category=_subtitled_category(video_category),
+        )
+
+    async def delete_subtitles(
+        self,
+        video_media_id: int | str,
+        *,
+        language_code: str,
+        video_category: str | MediaCategory = "tweet_video",
+    ) -> None:
+        """
+        Dissociate a video's subtitles in *language_code* (the service deletes them).
+
+        Args:
+            video_media_id: The video's media id.
+            language_code: The BCP 47 code the subtitles were set with.
+            video_category: The video's category: ``tweet_video`` or ``amplify_video``.
+        """
+        self._check_open()
+        await self._protocol.delete_subtitles(
+            _media_id(video_media_id),
+            language_code=_language_code(language_code),
+            video_category=_subtitled_category(video_category),
+        )
+
     # Batches
 
     async def upload_many(
@@ -459,6 +531,37 @@ def _media_id(value: int | str) -> int:
     return int(value)
 
 
+# The subtitles endpoints name the video's category in CamelCase (v1.1 and v2 docs).
+_SUBTITLED_CATEGORIES = {"tweet_video": "TweetVideo", "amplify_video": "AmplifyVideo"}
+
+
+def _subtitled_category(value: str | MediaCategory) -> str:
+    name = normalize_category(value) or ""
+    if name not in _SUBTITLED_CATEGORIES:
+        raise InvalidMediaError(
+            f"Subtitles go with tweet_video or amplify_video media, not {name!r}."
+        )
+    return _SUBTITLED_CATEGORIES[name]
+
+
+def _language_code(value: object) -> str:
+    if not isinstance(value, str) or not _LANGUAGE_CODE.fullmatch(value):
+        raise InvalidMediaError(
+            f"language_code must be a BCP 47 code such as 'en' or 'pt-BR', not {value!r}."
+        )
+    return value
+
+
+def _display_name(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidMediaError(
+            f"display_name must be a non-empty string or None, not {value!r}."
+        )
+    return value
+
+
 def _check_settings(
     credentials: object,
     *,
@@ -468,6 +571,7 @@ def _check_settings(
     max_concurrency: int,
     max_retries: int,
     segment_bytes: int,
+    max_segment_bytes: int,
     max_segments_in_flight: int,
 ) -> None:
     if not isinstance(credentials, (OAuth1Credentials, BearerToken)):
@@ -509,6 +613,14 @@ def _check_settings(
     if segment_bytes < 1:
         raise ConfigurationError(
             f"segment_bytes must be positive, not {segment_bytes!r}."
+        )
+    if (
+        isinstance(max_segment_bytes, bool)
+        or not isinstance(max_segment_bytes, int)
+        or max_segment_bytes < 1
+    ):
+        raise ConfigurationError(
+            f"max_segment_bytes must be an int >= 1, not {max_segment_bytes!r}."
         )
     if (
         isinstance(max_segments_in_flight, bool)

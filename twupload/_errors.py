@@ -227,7 +227,11 @@ _ADVICE = {
     404: "Check base_url and the media id (media expire after a while).",
     413: "The media is larger than the service accepts for its category.",
     429: "The rate limit is exhausted; wait for reset_at or lower the request rate.",
+    # An APPEND carries one segment, not the media: its 413 is about segment size.
+    -413: "Segment too large: lower the segment size with "
+    "AsyncMediaClient(max_segment_bytes=...).",
 }
+_APPEND_413_KEY = -413
 # What changes when the request carried an OAuth 2.0 bearer token (API v2 only).
 _BEARER_ADVICE = {
     401: "Check the OAuth 2.0 token: it may be expired or revoked, or lack scopes "
@@ -372,6 +376,8 @@ def _advice(
         return _BEARER_ADVICE[status_code]
     if status_code == 404 and operation in OPERATIONS_WITHOUT_MEDIA_ID:  # noqa: PLR2004
         return _NO_MEDIA_ID_404
+    if status_code == 413 and operation.lower().startswith("append"):  # noqa: PLR2004
+        status_code = _APPEND_413_KEY
     return _ADVICE.get(status_code)
 
 

@@ -76,6 +76,11 @@ LIMITS: dict[tuple[str, Kind], int] = {
     ("2", "video"): 16 * 1024 * MB,
     ("2", "subtitles"): 5 * MB,
 }
+#: At most this many APPENDs (``segment_index`` 0-999) make one chunked upload.
+MAX_SEGMENTS = 1000
+#: The documented APPEND maximum (v1.1: ``media`` up to 5 MB); v2 publishes none,
+#: so the client's ``max_segment_bytes`` option can change it.
+DEFAULT_MAX_SEGMENT_BYTES = 5 * MB
 MAX_OWNERS = 100
 MAX_ALT_TEXT = 1000
 SNIFF_BYTES = 64 * 1024
@@ -92,11 +97,27 @@ _KIND_OF_TYPE: dict[str, Kind] = {
     "image/gif": "image",
     "video/mp4": "video",
     "video/quicktime": "video",
+    "image/bmp": "image",
+    "image/tiff": "image",
+    "video/webm": "video",
+    "video/mp2t": "video",
 }
-_SUPPORTED = "JPEG, PNG, GIF, WEBP, MP4 or MOV"
+#: Types the v2 initialize endpoint lists (spec 2.167 ``media_type`` enum) that
+#: the v1.1 reference does not: refused on v1.1, before any I/O.
+V2_ONLY_TYPES = frozenset({"image/bmp", "image/tiff", "video/webm", "video/mp2t"})
+#: The subtitle types v2's initialize lists.
+SUBTITLE_TYPES = ("text/srt", "text/vtt")
+_SUPPORTED = {
+    "1.1": "JPEG, PNG, GIF, WEBP, MP4 or MOV",
+    "2": "JPEG, PNG, GIF, WEBP, BMP, TIFF, MP4, MOV, WebM or MPEG-TS",
+}
 _GIF_IMAGE = 0x2C
 _GIF_EXTENSION = 0x21
 _MOV_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+_EBML = b"\x1a\x45\xdf\xa3"
+_TS_SYNC = 0x47
+_TS_PACKET = 188
+_BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +171,20 @@ def _gif_is_animated(head: bytes) -> bool:
     return False
 
 
-def sniff(head: bytes) -> Sniffed:  # noqa: PLR0911 - one return per format
+def _is_mpeg_ts(head: bytes) -> bool:
     """
-    Identify JPEG, PNG, GIF (static or animated), WEBP, MP4 and MOV by magic bytes.
+    Two or more 188-byte packets, each starting with the 0x47 sync byte.
+    """
+    starts = range(0, min(len(head), 4 * _TS_PACKET), _TS_PACKET)
+    return len(starts) > 1 and all(head[i] == _TS_SYNC for i in starts)
+
+
+def sniff(head: bytes) -> Sniffed:  # noqa: C901, PLR0911 - one return per format
+    """
+    Identify media by magic bytes.
+
+    JPEG, PNG, GIF (static or animated), WEBP, BMP, TIFF, MP4, MOV, WebM and
+    MPEG-TS.
     """
     if head.startswith(b"\xff\xd8\xff"):
         return Sniffed("image/jpeg")
@@ -167,7 +199,26 @@ def sniff(head: bytes) -> Sniffed:  # noqa: PLR0911 - one return per format
         return Sniffed("video/quicktime" if brand == b"qt  " else "video/mp4")
     if head[4:8] in _MOV_ATOMS:
         return Sniffed("video/quicktime")
+    if head[:4] in {b"II*\x00", b"MM\x00*"}:
+        return Sniffed("image/tiff")
+    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+        return Sniffed("image/bmp")
+    if head.startswith(_EBML) and b"webm" in head[:64]:
+        return Sniffed("video/webm")
+    if _is_mpeg_ts(head):
+        return Sniffed("video/mp2t")
     return Sniffed(None)
+
+
+def _subtitles_type(head: bytes) -> str:
+    """
+    ``text/vtt`` for a WebVTT file (it must start with ``WEBVTT``), else ``text/srt``.
+    """
+    return (
+        "text/vtt"
+        if head.removeprefix(b"\xef\xbb\xbf").startswith(b"WEBVTT")
+        else "text/srt"
+    )
 
 
 def normalize_media_type(value: str) -> str:
@@ -251,6 +302,8 @@ class UploadPlan:
         chunked: Whether to use INIT/APPEND/FINALIZE.
         kind: What the service will treat the media as.
         total_bytes: Size of the source.
+        shared: Whether to mark DM media reusable across conversations
+            (sent on INIT / initialize).
     """
 
     media_type: str
@@ -258,6 +311,7 @@ class UploadPlan:
     chunked: bool
     kind: Kind
     total_bytes: int
+    shared: bool = False
 
 
 def _human(size: int) -> str:
@@ -274,6 +328,8 @@ def plan_upload(  # noqa: C901, PLR0912
     chunked: bool | None,
     encoding: str,
     has_alt_text: bool,
+    shared: bool = False,
+    max_segment_bytes: int | None = None,
 ) -> UploadPlan:
     """
     Decide how to upload, or raise `InvalidMediaError` saying what to change.
@@ -281,6 +337,10 @@ def plan_upload(  # noqa: C901, PLR0912
     Args:
         head: The first bytes of the source (up to `SNIFF_BYTES`).
         total_bytes: The size of the whole source.
+        shared: DM media reusable across conversations: needs a ``dm_*``
+            category, and the chunked flow (only INIT / initialize carry it).
+        max_segment_bytes: The largest APPEND the client sends; a chunked
+            upload above `MAX_SEGMENTS` of them is refused. None skips the check.
     """
     if encoding not in {"binary", "base64"}:
         raise InvalidMediaError(
@@ -293,13 +353,19 @@ def plan_upload(  # noqa: C901, PLR0912
     category_kind = _KIND_OF_CATEGORY[media_category] if media_category else None
     if category_kind == "subtitles":
         kind: Kind = "subtitles"
-        final_type = declared or "text/srt"
+        final_type = declared or _subtitles_type(head)
+        if final_type not in SUBTITLE_TYPES:
+            raise InvalidMediaError(
+                f"Subtitles are text/srt (SubRip) or text/vtt (WebVTT), not "
+                f"{media_type!r}. Drop media_type to use the detected type."
+            )
     else:
         sniffed = sniff(head)
         if sniffed.media_type is None:
             raise InvalidMediaError(
                 "Unsupported media: the bytes are not "
-                f"{_SUPPORTED}{f' (declared {media_type!r})' if media_type else ''}. "
+                f"{_SUPPORTED[api]}"
+                f"{f' (declared {media_type!r})' if media_type else ''}. "
                 "Convert the file to one of those formats."
             )
         if declared and declared != sniffed.media_type:
@@ -308,6 +374,11 @@ def plan_upload(  # noqa: C901, PLR0912
                 f"{sniffed.media_type}. Drop media_type to use the detected type."
             )
         final_type = sniffed.media_type
+        if api == "1.1" and final_type in V2_ONLY_TYPES:
+            raise InvalidMediaError(
+                f"{final_type} media is accepted by the X API v2 only; use "
+                f'api="2", or convert the file to {_SUPPORTED["1.1"]}.'
+            )
         kind = _KIND_OF_TYPE[final_type]
         if kind == "image" and sniffed.animated:
             kind = "gif"
@@ -332,11 +403,33 @@ def plan_upload(  # noqa: C901, PLR0912
             f"{_human(limit)} for it (API {api}). Make the file smaller."
         )
 
-    needs_chunked = kind != "image"
+    category = media_category or DEFAULT_CATEGORY[kind]
+    if shared and not category.startswith("dm_"):
+        raise InvalidMediaError(
+            f"shared=True applies to direct-message media only, not to {category!r}; "
+            "use a dm_* media_category or drop shared."
+        )
+    needs_chunked = kind != "image" or shared
     use_chunked = needs_chunked if chunked is None else chunked
     if needs_chunked and not use_chunked:
         raise InvalidMediaError(
-            f"A {kind} can only be uploaded in chunks; drop chunked=False."
+            "shared=True is sent on INIT / initialize only, so it needs the chunked "
+            "flow; drop chunked=False."
+            if kind == "image"
+            else f"A {kind} can only be uploaded in chunks; drop chunked=False."
+        )
+    if (
+        use_chunked
+        and max_segment_bytes is not None
+        and total_bytes > MAX_SEGMENTS * max_segment_bytes
+    ):
+        raise InvalidMediaError(
+            f"The {kind} is {_human(total_bytes)}, but {MAX_SEGMENTS} APPENDs "
+            f"(segment_index 0-999) of at most max_segment_bytes="
+            f"{max_segment_bytes} carry {_human(MAX_SEGMENTS * max_segment_bytes)}. "
+            f"API {api} accepts up to {_human(limit)} for it: raise max_segment_bytes "
+            "on the client if the service takes larger APPENDs, or make the file "
+            "smaller."
         )
     if encoding == "base64" and api != "1.1":
         raise InvalidMediaError(
@@ -352,8 +445,9 @@ def plan_upload(  # noqa: C901, PLR0912
         )
     return UploadPlan(
         media_type=final_type,
-        media_category=media_category or DEFAULT_CATEGORY[kind],
+        media_category=category,
         chunked=use_chunked,
         kind=kind,
         total_bytes=total_bytes,
+        shared=shared,
     )

@@ -107,6 +107,28 @@ class MediaProtocol(Protocol):
         """
         ...
 
+    async def set_subtitles(
+        self,
+        video_id: int,
+        subtitles_id: int,
+        *,
+        language_code: str,
+        display_name: str | None,
+        video_category: str,
+    ) -> None:
+        """
+        Associate uploaded subtitles with an uploaded video, for one language.
+        """
+        ...
+
+    async def delete_subtitles(
+        self, video_id: int, *, language_code: str, video_category: str
+    ) -> None:
+        """
+        Dissociate (and delete) a video's subtitles for one language.
+        """
+        ...
+
 
 def multipart_request(
     url: httpx.URL,

@@ -39,16 +39,24 @@ class V1Protocol:
     Args:
         transport: Sends, paces and retries the requests.
         base_url: Scheme and host, such as ``https://upload.twitter.com``.
+        max_segment_bytes: Largest APPEND (the v1.1 reference documents 5 MB).
     """
 
     api = "1.1"
-    max_segment_bytes = 5 * 1024 * 1024
 
-    def __init__(self, transport: Transport, *, base_url: str) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        base_url: str,
+        max_segment_bytes: int = 5 * 1024 * 1024,
+    ) -> None:
         self._transport = transport
+        self.max_segment_bytes = max_segment_bytes
         root = base_url.rstrip("/")
         self._upload_url = httpx.URL(f"{root}/1.1/media/upload.json")
         self._metadata_url = httpx.URL(f"{root}/1.1/media/metadata/create.json")
+        self._subtitles_url = f"{root}/1.1/media/subtitles"
 
     def _form(self, fields: list[tuple[str, str]]) -> Callable[[], httpx.Request]:
         content = urlencode(fields).encode("ascii")
@@ -87,6 +95,8 @@ class V1Protocol:
             ("media_type", plan.media_type),
             *_common_fields(plan, owners),
         ]
+        if plan.shared:
+            fields.append(("shared", "true"))
         response = await self._transport.send(
             "INIT", self._form(fields), operation="INIT"
         )
@@ -137,6 +147,48 @@ class V1Protocol:
             "metadata",
             json_request("POST", self._metadata_url, payload),
             operation="metadata/create",
+        )
+
+    async def set_subtitles(
+        self,
+        video_id: int,
+        subtitles_id: int,
+        *,
+        language_code: str,
+        display_name: str | None,
+        video_category: str,
+    ) -> None:
+        subtitle: dict[str, str] = {
+            "media_id": str(subtitles_id),
+            "language_code": language_code,
+        }
+        if display_name is not None:
+            subtitle["display_name"] = display_name
+        payload = {
+            "media_id": str(video_id),
+            "media_category": video_category,
+            "subtitle_info": {"subtitles": [subtitle]},
+        }
+        url = httpx.URL(f"{self._subtitles_url}/create.json")
+        await self._transport.send(
+            "subtitles",
+            json_request("POST", url, payload),
+            operation="subtitles/create",
+        )
+
+    async def delete_subtitles(
+        self, video_id: int, *, language_code: str, video_category: str
+    ) -> None:
+        payload = {
+            "media_id": str(video_id),
+            "media_category": video_category,
+            "subtitle_info": {"subtitles": [{"language_code": language_code}]},
+        }
+        url = httpx.URL(f"{self._subtitles_url}/delete.json")
+        await self._transport.send(
+            "subtitles",
+            json_request("POST", url, payload),
+            operation="subtitles/delete",
         )
 
 

@@ -56,6 +56,7 @@ class V2Protocol:
         self.max_segment_bytes = max_segment_bytes
         self._upload_url = httpx.URL(f"{self._root}/2/media/upload")
         self._metadata_url = httpx.URL(f"{self._root}/2/media/metadata")
+        self._subtitles_url = httpx.URL(f"{self._root}/2/media/subtitles")
 
     def _url(self, media_id: int, step: str) -> httpx.URL:
         return httpx.URL(f"{self._root}/2/media/upload/{media_id}/{step}")
@@ -93,6 +94,8 @@ class V2Protocol:
         }
         if owners:
             payload["additional_owners"] = list(owners)
+        if plan.shared:
+            payload["shared"] = True
         response = await self._transport.send(
             "INIT",
             json_request("POST", httpx.URL(f"{self._upload_url}/initialize"), payload),
@@ -141,4 +144,44 @@ class V2Protocol:
             "metadata",
             json_request("POST", self._metadata_url, payload),
             operation="metadata",
+        )
+
+    async def set_subtitles(
+        self,
+        video_id: int,
+        subtitles_id: int,
+        *,
+        language_code: str,
+        display_name: str | None,
+        video_category: str,
+    ) -> None:
+        subtitles: dict[str, str] = {
+            "id": str(subtitles_id),
+            "language_code": language_code,
+        }
+        if display_name is not None:
+            subtitles["display_name"] = display_name
+        payload = {
+            "id": str(video_id),
+            "media_category": video_category,
+            "subtitles": subtitles,
+        }
+        await self._transport.send(
+            "subtitles",
+            json_request("POST", self._subtitles_url, payload),
+            operation="subtitles",
+        )
+
+    async def delete_subtitles(
+        self, video_id: int, *, language_code: str, video_category: str
+    ) -> None:
+        payload = {
+            "id": str(video_id),
+            "language_code": language_code,
+            "media_category": video_category,
+        }
+        await self._transport.send(
+            "subtitles",
+            json_request("DELETE", self._subtitles_url, payload),
+            operation="delete subtitles",
         )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import _problems as problems
-from ._images import HEAD_BYTES, detect
+from ._images import HEAD_BYTES, Detected, detect
 from ._records import EARLY_STATUS
 from ._state import Media
 
@@ -31,12 +31,15 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from ._body import Received
-    from ._images import Detected
     from ._state import EmulatorState
 
 
 UPLOAD_PATH = "/1.1/media/upload.json"
 METADATA_PATH = "/1.1/media/metadata/create.json"
+SUBTITLES_CREATE_PATH = "/1.1/media/subtitles/create.json"
+SUBTITLES_DELETE_PATH = "/1.1/media/subtitles/delete.json"
+#: The ``media_category`` the subtitles endpoints take: the video's, in CamelCase.
+SUBTITLED_CATEGORIES = {"TweetVideo": "tweet_video", "AmplifyVideo": "amplify_video"}
 
 MIB = 1024 * 1024
 #: Largest simple upload (a still image), and largest APPEND segment.
@@ -77,6 +80,15 @@ DECLARED = {
     "gif": {"image/gif"},
     "video": {"video/mp4", "video/quicktime"},
 }
+#: Types only v2's initialize lists (spec 2.167), told apart by their first bytes.
+V2_TYPE_KINDS = {
+    "image/bmp": "image",
+    "image/tiff": "image",
+    "video/webm": "video",
+    "video/mp2t": "video",
+}
+_BMP_HEADER_SIZES = (12, 40, 52, 56, 64, 108, 124)
+_TS_PACKET = 188
 #: Kinds whose media is processed in the background, when a category asks for it.
 PROCESSED_KINDS = frozenset({"gif", "video"})
 
@@ -233,6 +245,34 @@ def fits(kind: str, found: Detected) -> bool:
     return found.kind == kind
 
 
+def _detect_v2_only(head: bytes) -> Detected | None:
+    """
+    Identify BMP, TIFF, WebM and MPEG-TS, which only v2 accepts.
+    """
+    if head[:4] in {b"II*\x00", b"MM\x00*"}:
+        return Detected("image/tiff", "image")
+    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+        width = int.from_bytes(head[18:22], "little", signed=True)
+        height = int.from_bytes(head[22:26], "little", signed=True)
+        return Detected("image/bmp", "image", abs(width), abs(height))
+    if head[:4] == b"\x1a\x45\xdf\xa3" and b"webm" in head[:64]:
+        return Detected("video/webm", "video")
+    packets = head[: 4 * _TS_PACKET : _TS_PACKET]
+    if len(packets) > 1 and set(packets) == {0x47}:
+        return Detected("video/mp2t", "video")
+    return None
+
+
+def detect_media(head: bytes, api: str) -> Detected | None:
+    """
+    The type of *head*, from the types the API version accepts.
+    """
+    found = detect(head)
+    if found is None and api == "2":
+        return _detect_v2_only(head)
+    return found
+
+
 def _key_of(media: Media) -> dict[str, str]:
     """
     ``{"media_key": ...}`` when the upload named a category, else nothing (as v1.1).
@@ -360,16 +400,20 @@ def simple_upload(  # noqa: PLR0911 - one return per refusal
     return Reply(200, media_info(state, media))
 
 
-def declared_kind(media_type: str, category: str | None) -> str | Refusal:
+def declared_kind(
+    media_type: str, category: str | None, *, api: str = "1.1"
+) -> str | Refusal:
     """
     The kind of media an INIT declares, checked against its category.
     """
     if category == "subtitles":
         return "subtitles"
-    if media_type not in TYPE_KINDS:
+    kinds = {**TYPE_KINDS, **V2_TYPE_KINDS} if api == "2" else TYPE_KINDS
+    if media_type not in kinds:
         return UNRECOGNIZED
-    kind = CATEGORY_KINDS[category] if category else TYPE_KINDS[media_type]
-    if media_type not in DECLARED[kind]:
+    kind = CATEGORY_KINDS[category] if category else kinds[media_type]
+    extra = {t for t, k in V2_TYPE_KINDS.items() if k == kind} if api == "2" else set()
+    if media_type not in DECLARED[kind] | extra:
         return mismatch(f"media_type {media_type}", f"media_category {category}")
     return kind
 
@@ -516,7 +560,7 @@ def complete(state: EmulatorState, media: Media) -> Refusal | None:
     data = media.assembled() if state.keep_bytes else None
     head = data[:HEAD_BYTES] if data is not None else media.head()
     if media.kind != "subtitles":
-        found = detect(head)
+        found = detect_media(head, media.api)
         if found is None:
             return UNRECOGNIZED
         if not fits(media.kind, found):
@@ -605,3 +649,61 @@ def metadata(state: EmulatorState, body: bytes | None) -> Reply:
     given = payload.get("alt_text")
     refused = alt_text(media, given.get("text") if isinstance(given, dict) else None)
     return Reply(200) if refused is None else v1(refused)
+
+
+def check_subtitles(
+    video: Media,
+    category: object,
+    language_code: object,
+    subtitles: Media | None = None,
+) -> Refusal | None:
+    """
+    What is wrong with a subtitles association (both API versions), if anything.
+
+    *subtitles* is the subtitles media to associate; None when deleting.
+    """
+    if video.kind != "video":
+        return Refusal(f"Media {video.media_id} is not a video.", 324)
+    if category not in SUBTITLED_CATEGORIES:
+        return invalid("media_category", category)
+    if not isinstance(language_code, str) or not language_code.strip():
+        return invalid("language_code", language_code)
+    if subtitles is not None and subtitles.kind != "subtitles":
+        return Refusal(f"Media {subtitles.media_id} is not subtitles.", 324)
+    return None
+
+
+def subtitles(state: EmulatorState, body: bytes | None, *, create: bool) -> Reply:
+    """
+    ``POST media/subtitles/create.json`` / ``delete.json``: 200 with an empty body.
+    """
+    try:
+        payload = json.loads(body or b"")
+    except ValueError:
+        return error(400, 44, "The body is not valid JSON.")
+    if not isinstance(payload, dict):
+        return error(400, 44, "The body must be a JSON object.")
+    video = _find(state, _id_param(payload.get("media_id")))
+    if isinstance(video, Refusal):
+        return v1(video)
+    info = payload.get("subtitle_info")
+    listed = info.get("subtitles") if isinstance(info, dict) else None
+    if not (
+        isinstance(listed, list) and len(listed) == 1 and isinstance(listed[0], dict)
+    ):
+        return v1(invalid("subtitle_info"))
+    entry = listed[0]
+    track: Media | None = None
+    if create:
+        found = _find(state, _id_param(entry.get("media_id")))
+        if isinstance(found, Refusal):
+            return v1(found)
+        track = found
+    refusal = check_subtitles(
+        video, payload.get("media_category"), entry.get("language_code"), track
+    )
+    return Reply(200) if refusal is None else v1(refusal)
+
+
+def _id_param(value: object) -> dict[str, str]:
+    return {} if value is None else {"media_id": str(value)}

@@ -96,9 +96,20 @@ _V2_COMMANDS = {
     "finalize": "FINALIZE",
     "v2-metadata": "metadata",
     "token": "token",
+    # The subtitles endpoints (both versions) publish no window of their own:
+    # they share the metadata one.
+    "subtitles-create": "metadata",
+    "subtitles-delete": "metadata",
+    "v2-subtitles": "metadata",
 }
 _GET_POST = frozenset({"GET", "POST"})
 _POST = frozenset({"POST"})
+#: The subtitles routes, and whether each associates (True) or removes.
+_SUBTITLES_ROUTES = {
+    "subtitles-create": True,
+    "subtitles-delete": False,
+    "v2-subtitles": True,
+}
 _ROUTES = {
     commands.UPLOAD_PATH: Route("1.1", "upload", _GET_POST),
     commands.METADATA_PATH: Route("1.1", "metadata", _GET_POST),
@@ -106,6 +117,9 @@ _ROUTES = {
     v2.INITIALIZE_PATH: Route("2", "initialize", _POST),
     v2.METADATA_PATH: Route("2", "v2-metadata", _POST),
     v2.TOKEN_PATH: Route("2", "token", _POST),
+    commands.SUBTITLES_CREATE_PATH: Route("1.1", "subtitles-create", _POST),
+    commands.SUBTITLES_DELETE_PATH: Route("1.1", "subtitles-delete", _POST),
+    v2.SUBTITLES_PATH: Route("2", "v2-subtitles", frozenset({"POST", "DELETE"})),
 }
 
 
@@ -534,6 +548,8 @@ class EmulatorServer:
                     if route.api == "2"
                     else commands.error(429, 88, "Rate limit exceeded")
                 )
+            elif route.name in _SUBTITLES_ROUTES:
+                reply = self._subtitles(route, request.method, parsed)
             elif route.api == "2":
                 reply = self._dispatch_v2(route, command, query, parsed)
             else:
@@ -559,6 +575,12 @@ class EmulatorServer:
             "STATUS": commands.status,
         }[command]
         return handler(state, params)
+
+    def _subtitles(self, route: Route, method: str, parsed: _Body) -> Reply:
+        create = _SUBTITLES_ROUTES[route.name] and method != "DELETE"
+        if route.api == "2":
+            return v2.subtitles(self._state, parsed.payload(), create=create)
+        return commands.subtitles(self._state, parsed.raw, create=create)
 
     def _dispatch_v2(
         self,

@@ -23,7 +23,7 @@ from . import _commands as commands
 from . import _problems as problems
 from ._body import Sink
 from ._commands import CATEGORY_KINDS, MIB, Refusal, Reply
-from ._images import Detected, detect
+from ._images import Detected
 
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 UPLOAD_PATH = "/2/media/upload"
 INITIALIZE_PATH = "/2/media/upload/initialize"
 METADATA_PATH = "/2/media/metadata"
+SUBTITLES_PATH = "/2/media/subtitles"
 TOKEN_PATH = "/2/oauth2/token"  # noqa: S105 - a path, not a secret
 #: ``/2/media/upload/{id}/append`` and ``.../finalize``.
 STEP_PATH = re.compile(r"/2/media/upload/(?P<id>[^/]+)/(?P<step>append|finalize)")
@@ -83,7 +84,9 @@ MEDIA_TYPES = (
     "model/gltf-binary",
     "model/vnd.usdz+zip",
 )
-EMULATED_TYPES = frozenset({*commands.TYPE_KINDS, "image/pjpeg"})
+EMULATED_TYPES = frozenset(
+    {*commands.TYPE_KINDS, *commands.V2_TYPE_KINDS, "image/pjpeg"}
+)
 SUBTITLE_TYPES = ("text/srt", "text/vtt")
 #: Largest ``total_bytes`` (the spec's maximum: 16 GiB), and the smaller
 #: limits of images and GIFs (the media introduction page: 5 MB, 15 MB).
@@ -334,7 +337,7 @@ def _one_shot_media(received: Received, kind: str, category: str) -> Detected | 
         return Reply(413)
     if kind == "subtitles":
         return Detected("text/plain", "subtitles")
-    found = detect(received.head)
+    found = commands.detect_media(received.head, "2")
     if found is None:
         return refused(commands.UNRECOGNIZED)
     if not commands.fits(kind, found):
@@ -416,7 +419,8 @@ def _initialize_fields(fields: dict[str, Any]) -> tuple[int, str, str | None] | 
     ):
         return bad(
             f"The emulator cannot check {media_type} media; use JPEG, PNG, GIF, "
-            "WEBP, MP4 or MOV (or text/srt, text/vtt with media_category subtitles).",
+            "WEBP, BMP, TIFF, MP4, MOV, WebM or MPEG-TS (or text/srt, text/vtt with "
+            "media_category subtitles).",
             "media_type",
             media_type,
         )
@@ -444,7 +448,7 @@ def initialize(state: EmulatorState, payload: Payload) -> Reply:  # noqa: PLR091
     if isinstance(shared, Reply):
         return shared
     declared_type = "image/jpeg" if media_type == "image/pjpeg" else media_type
-    kind = commands.declared_kind(declared_type, category)
+    kind = commands.declared_kind(declared_type, category, api="2")
     if isinstance(kind, Refusal):
         return refused(kind)
     too_big = commands.too_big(kind, total, MAX_TOTAL_BYTES)
@@ -605,3 +609,54 @@ def metadata(state: EmulatorState, payload: Payload) -> Reply:  # noqa: PLR0911 
         if refusal is not None:
             return refused(refusal)
     return _ok({"id": str(media.media_id), "associated_metadata": sent}, media)
+
+
+_SUBTITLES_FIELDS = {
+    True: {"id", "media_category", "subtitles"},
+    False: {"id", "language_code", "media_category"},
+}
+
+
+def subtitles(  # noqa: C901, PLR0911 - one return per refusal
+    state: EmulatorState, payload: Payload, *, create: bool
+) -> Reply:
+    """
+    ``POST`` / ``DELETE /2/media/subtitles``: associate or remove a video's subtitles.
+
+    The request's ``media_category`` is the video's, in CamelCase (``TweetVideo``).
+    """
+    body = _json_object(payload.raw) if payload.form == "json" else None
+    if body is None:
+        return _not_json(payload)
+    unknown = _unknown(set(body), _SUBTITLES_FIELDS[create])
+    if unknown is not None:
+        return unknown
+    for name in sorted(_SUBTITLES_FIELDS[create]):
+        if name not in body:
+            return _required(name)
+    video = _find(state, body["id"], "id")
+    if isinstance(video, Reply):
+        return video
+    track: Media | None = None
+    language = body.get("language_code")
+    if create:
+        entry = body["subtitles"]
+        if not isinstance(entry, dict) or "id" not in entry:
+            return _wrong_type("subtitles", entry, "an object with an id")
+        found = _find(state, entry["id"], "subtitles.id")
+        if isinstance(found, Reply):
+            return found
+        track, language = found, entry.get("language_code")
+    refusal = commands.check_subtitles(video, body["media_category"], language, track)
+    if refusal is not None:
+        return refused(refusal)
+    if not create:
+        return _ok({"deleted": True}, video)
+    return _ok(
+        {
+            "id": str(video.media_id),
+            "media_category": body["media_category"],
+            "associated_subtitles": [body["subtitles"]],
+        },
+        video,
+    )

@@ -4,9 +4,22 @@ Shared fixtures: backends, credentials, and small valid media files built in mem
 
 from __future__ import annotations
 
+import time
+
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
+import twupload._source
+
 from twupload import OAuth1Credentials
+from twupload.testing import Emulator
+
+from fakes import FakeTime
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -50,3 +63,36 @@ def _httpx_transport_unless_asked(
     """
     if request.node.get_closest_marker("aiohttp_transport") is None:
         monkeypatch.setattr("twupload._http.aiohttp_transport", lambda *_: None)
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    """
+    A fake clock near the real time (the emulator checks OAuth timestamps against it).
+    """
+    return FakeTime(time.time())
+
+
+@pytest.fixture
+def emu(fake: FakeTime) -> Iterator[Emulator]:
+    """
+    An emulator on *fake*'s clock, to share with a client built with the same clock.
+    """
+    with Emulator(clock=fake.clock) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """
+    Every file twupload opens, to check they are all closed.
+    """
+    files: list[Any] = []
+
+    def spy(path: str, mode: str) -> Any:
+        file = open(path, mode)  # noqa: PTH123, SIM115 - the test checks it is closed
+        files.append(file)
+        return file
+
+    monkeypatch.setattr(twupload._source, "open", spy, raising=False)
+    return files

@@ -6,8 +6,6 @@ Client and emulator share one fake clock, so rate-limit windows pass without rea
 
 from __future__ import annotations
 
-import time
-
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -15,30 +13,19 @@ import httpx
 import pytest
 
 from twupload import APIError, AsyncMediaClient, ResumeState
-from twupload.testing import Emulator
 
-from fakes import FakeTime
 from samples import mp4, png
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from twupload.testing import Emulator
+
+    from fakes import FakeTime
 
 
 # On asyncio these run on the httpx-aiohttp transport (twupload[fast]); on trio
 # on httpx's own: both stacks meet the same acceptance criteria.
 pytestmark = [pytest.mark.anyio, pytest.mark.aiohttp_transport]
-
-
-@pytest.fixture
-def fake() -> FakeTime:
-    return FakeTime(time.time())
-
-
-@pytest.fixture
-def emu(fake: FakeTime) -> Iterator[Emulator]:
-    with Emulator(clock=fake.clock) as emulator:
-        yield emulator
 
 
 def _client(emu: Emulator, fake: FakeTime, **options: Any) -> AsyncMediaClient:

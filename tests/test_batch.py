@@ -14,8 +14,6 @@ import httpx
 import pytest
 import respx
 
-import twupload._source
-
 from twupload import (
     APIError,
     AsyncMediaClient,
@@ -92,22 +90,6 @@ def server() -> Iterator[Server]:
     with respx.mock(assert_all_called=False) as mock:
         mock.post(UPLOAD).mock(side_effect=handler)
         yield handler
-
-
-@pytest.fixture
-def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """
-    Every file twupload opens, to check they are all closed.
-    """
-    files: list[Any] = []
-
-    def spy(path: str, mode: str) -> Any:
-        file = open(path, mode)  # noqa: PTH123, SIM115 - the test checks it is closed
-        files.append(file)
-        return file
-
-    monkeypatch.setattr(twupload._source, "open", spy, raising=False)
-    return files
 
 
 async def test_upload_many_keeps_order_and_isolates_failures(

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import json
 import math
-import time
 
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -28,14 +27,15 @@ from twupload.testing import Emulator
 from twupload.testing._state import EmulatorState
 from twupload.testing._tokens import TokenStore
 
-from fakes import FakeTime
 from samples import gif, jpeg, mp4, png
 
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Sequence
+    from collections.abc import AsyncIterator, Sequence
 
     from twupload.testing._tokens import IssuedToken
+
+    from fakes import FakeTime
 
 
 pytestmark = pytest.mark.anyio
@@ -174,17 +174,6 @@ class Raw:
         return await self.send(
             "GET", query={"command": "STATUS", "media_id": media_id}, **options
         )
-
-
-@pytest.fixture
-def fake() -> FakeTime:
-    return FakeTime(time.time())
-
-
-@pytest.fixture
-def emu(fake: FakeTime) -> Iterator[Emulator]:
-    with Emulator(clock=fake.clock) as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import contextlib
 import io
 import random
 import re
-import time
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -22,17 +21,13 @@ import anyio
 import httpx
 import pytest
 
-import twupload._source
-
 from twupload import (
     APIError,
     AsyncMediaClient,
     ConfigurationError,
     ResumeState,
 )
-from twupload.testing import Emulator
 
-from fakes import FakeTime
 from samples import mp4
 
 
@@ -41,14 +36,15 @@ if TYPE_CHECKING:
         AsyncIterator,
         Awaitable,
         Callable,
-        Iterator,
         Sequence,
     )
     from pathlib import Path
 
     from twupload import OAuth1Credentials
     from twupload._multipart import StreamedBody
-    from twupload.testing import RequestRecord
+    from twupload.testing import Emulator, RequestRecord
+
+    from fakes import FakeTime
 
 
 pytestmark = pytest.mark.anyio
@@ -66,17 +62,6 @@ def video(segments: int, *, tail: int = 1000, seed: int = 7) -> bytes:
     size = segments * SEG + tail
     rng = random.Random(seed)  # noqa: S311 - test data, not a secret
     return head + rng.randbytes(size - len(head))
-
-
-@pytest.fixture
-def fake() -> FakeTime:
-    return FakeTime(time.time())
-
-
-@pytest.fixture
-def emu(fake: FakeTime) -> Iterator[Emulator]:
-    with Emulator(clock=fake.clock) as emulator:
-        yield emulator
 
 
 def _client(emu: Emulator, fake: FakeTime, **options: Any) -> AsyncMediaClient:
@@ -392,22 +377,6 @@ async def test_resume_after_a_failure_among_segments_in_flight(
     assert emu.stats.by_command.get("INIT") is None
     assert result.media_id == state.media_id
     assert emu.get_media(result.media_id).data == data
-
-
-@pytest.fixture
-def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """
-    Every file twupload opens, to check they are all closed.
-    """
-    files: list[Any] = []
-
-    def spy(path: str, mode: str) -> Any:
-        file = open(path, mode)  # noqa: PTH123, SIM115 - the test checks it is closed
-        files.append(file)
-        return file
-
-    monkeypatch.setattr(twupload._source, "open", spy, raising=False)
-    return files
 
 
 async def test_cancelling_leaves_no_file_open_and_no_request_in_flight(

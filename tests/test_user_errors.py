@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import itertools
 import socket
-import time
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -33,9 +32,7 @@ from twupload import (
     TransportError,
     TwUploadError,
 )
-from twupload.testing import Emulator
 
-from fakes import FakeTime
 from samples import mp4, png
 
 
@@ -43,35 +40,12 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
+    from twupload.testing import Emulator
+
+    from fakes import FakeTime
+
 
 pytestmark = [pytest.mark.anyio, pytest.mark.aiohttp_transport]
-
-
-@pytest.fixture
-def fake() -> FakeTime:
-    return FakeTime(time.time())
-
-
-@pytest.fixture
-def emu(fake: FakeTime) -> Iterator[Emulator]:
-    with Emulator(clock=fake.clock) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """
-    Every file twupload opens, to check they are all closed.
-    """
-    files: list[Any] = []
-
-    def spy(path: str, mode: str) -> Any:
-        file = open(path, mode)  # noqa: PTH123, SIM115 - the test checks it is closed
-        files.append(file)
-        return file
-
-    monkeypatch.setattr(twupload._source, "open", spy, raising=False)
-    return files
 
 
 def _client(emu: Emulator, fake: FakeTime, **options: Any) -> AsyncMediaClient:

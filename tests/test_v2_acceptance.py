@@ -10,7 +10,6 @@ windows and processing pass without real waiting. Errors are caught outside
 from __future__ import annotations
 
 import hashlib
-import time
 
 from typing import TYPE_CHECKING, Any
 
@@ -28,14 +27,14 @@ from twupload import (
     OAuth1Credentials,
     UploadTimeoutError,
 )
-from twupload.testing import Emulator
 
-from fakes import FakeTime
 from samples import gif, mp4, png
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from twupload.testing import Emulator
+
+    from fakes import FakeTime
 
 
 # On asyncio these run on the httpx-aiohttp transport (twupload[fast]); on trio
@@ -43,17 +42,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.anyio, pytest.mark.aiohttp_transport]
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def fake() -> FakeTime:
-    return FakeTime(time.time())
-
-
-@pytest.fixture
-def emu(fake: FakeTime) -> Iterator[Emulator]:
-    with Emulator(clock=fake.clock) as emulator:
-        yield emulator
 
 
 @pytest.fixture(params=["oauth1", "bearer"])

@@ -222,3 +222,133 @@ def bench(session: nox.Session) -> None:
     """
     session.install(".[emulator,redis]", *_group("bench"))
     session.run("python", "-m", "bench", *session.posargs)
+
+
+# Run by `nox -s mutants` in its venv, after `mutmut run`: the score of the run in
+# mutants/, with the mutants docs/mutation-equivalents.md lists (matched by function
+# and diff, so they survive renumbering) left out of the count.
+_MUTATION_SCORE = r"""
+import collections, re, sys
+from pathlib import Path
+
+from mutmut.configuration import config
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+from mutmut.mutation.file_mutation import create_mutations
+from mutmut.mutation.data import SourceFileMutationData
+from mutmut.stats import status_by_exit_code
+from mutmut.utils.file_utils import walk_mutatable_files
+
+equivalents_file, fail_under = Path(sys.argv[1]), float(sys.argv[2])
+
+
+def flat(text):
+    return " ".join(text.split())
+
+
+def function_of(name):
+    module, _, function = name.partition("__mutmut_")[0].rpartition(".")
+    function = function[2:].replace("\u01c1", ".")  # x_f, or x<sep>Class<sep>method
+    return f"{module.removeprefix('twupload.')}.{function}"
+
+
+def diff_of(name, path):
+    lines = get_diff_for_mutant(name, path=path).splitlines()[2:]
+    removed = flat(" ".join(line[1:] for line in lines if line.startswith("-")))
+    added = flat(" ".join(line[1:] for line in lines if line.startswith("+")))
+    return removed, added
+
+
+# Table rows: | `module.function` | `original` -> `mutant` | reason |
+row = re.compile(r"^\| `([^`]+)` \| `([^`]*)` \u2192 `([^`]*)` \|", re.MULTILINE)
+equivalents = [
+    (function, flat(old), flat(new))
+    for function, old, new in row.findall(equivalents_file.read_text("utf-8"))
+]
+used = set()
+
+
+def equivalent(name, path):
+    removed, added = diff_of(name, path)
+    for index, (function, old, new) in enumerate(equivalents):
+        if function == function_of(name) and old in removed and new in added:
+            if new or not re.search(r"\w", added):
+                used.add(index)
+                return True
+    return False
+
+
+counts = collections.defaultdict(collections.Counter)
+not_killed = []
+excluded = collections.Counter()
+cfg = config()
+patterns = cfg.do_not_mutate_patterns
+for path in walk_mutatable_files():
+    module = path.stem
+    code = path.read_text("utf-8")
+    cfg.do_not_mutate_patterns = []
+    everything = len(create_mutations(str(path), code)[1])
+    cfg.do_not_mutate_patterns = patterns
+    excluded[module] = everything - len(create_mutations(str(path), code)[1])
+    data = SourceFileMutationData(path=path)
+    data.load()
+    for name, exit_code in data.exit_code_by_key.items():
+        status = status_by_exit_code[exit_code]
+        if status in {"killed", "timeout"}:
+            counts[module][status] += 1
+        elif status == "survived" and equivalent(name, path):
+            counts[module]["equivalent"] += 1
+        else:
+            counts[module]["not killed"] += 1
+            not_killed.append((name, status, path))
+
+print(f"{'module':<14}{'mutants':>9}{'excluded':>10}{'equiv.':>8}{'killed':>8}{'left':>6}{'score':>8}")
+total = collections.Counter()
+for module, count in sorted(counts.items()):
+    total.update(count)
+    total["excluded"] += excluded[module]
+    left = count["not killed"]
+    killed = count["killed"] + count["timeout"]
+    mutants = killed + left + count["equivalent"]
+    score = 100 * killed / (killed + left) if killed + left else 100.0
+    print(f"{module:<14}{mutants:>9}{excluded[module]:>10}{count['equivalent']:>8}{killed:>8}{left:>6}{score:>7.1f}%")
+killed = total["killed"] + total["timeout"]
+scored = killed + total["not killed"]
+score = 100 * killed / scored if scored else 100.0
+print(
+    f"\nMutation score {score:.1f}%: {killed} killed ({total['timeout']} of them by a "
+    f"timeout) of {scored} mutants; {total['equivalent']} more are equivalent "
+    f"({equivalents_file}), {total['excluded']} message and log text mutants were "
+    "never made (do_not_mutate_patterns in pyproject.toml)."
+)
+if not_killed:
+    print("\nNot killed (`mutmut show NAME` in this session's venv shows one):")
+    for name, status, path in not_killed:
+        removed, added = diff_of(name, path)
+        print(f"  {name} ({status}): {removed}  ->  {added}")
+stale = [equivalents[i] for i in range(len(equivalents)) if i not in used]
+if stale:
+    print(f"\nListed in {equivalents_file} but surviving no more (remove them):")
+    for function, old, new in stale:
+        print(f"  {function}: {old}  ->  {new}")
+if score < fail_under:
+    sys.exit(f"\nThe score is under {fail_under:g}%.")
+"""
+
+
+@nox.session(default=False)
+def mutants(session: nox.Session) -> None:
+    """
+    Mutation testing with mutmut of the modules in [tool.mutmut]; print the score.
+
+    Each mutant runs against the tests that reach it, two at a time. The score is
+    killed / (mutants - equivalents) and must reach 95%; the equivalents, each with
+    its reason, are in docs/mutation-equivalents.md. Message and log text is never
+    mutated (do_not_mutate_patterns). mutmut's work stays in mutants/ (gitignored)
+    for `mutmut results` and `mutmut show`; `nox -s mutants -- NAME...` re-runs
+    only the named mutants of that run (globs allowed).
+    """
+    session.install(".[emulator,cli,redis]", "mutmut>=3.8,<3.9", *_group("tests"))
+    if not session.posargs:
+        shutil.rmtree("mutants", ignore_errors=True)
+    session.run("mutmut", "run", "--max-children", "2", *session.posargs)
+    session.run("python", "-c", _MUTATION_SCORE, "docs/mutation-equivalents.md", "95")

@@ -199,14 +199,12 @@ async def test_the_default_rate_limit_budget_is_900_seconds(
 
 
 async def test_the_default_processing_timeout_is_600_seconds(
-    twupload_emulator: Emulator,
+    emu: Emulator, fake: FakeTime
 ) -> None:
     """
     Processing that never ends is polled for 600 s of the client's clock, then given up.
     """
-    emu = twupload_emulator
     emu.set_processing("pending_forever", check_after_secs=100)
-    fake = FakeTime(time.time())
     with pytest.raises(UploadTimeoutError) as info:
         async with AsyncMediaClient(
             emu.credentials, base_url=emu.url, clock=fake.clock, sleep=fake.sleep

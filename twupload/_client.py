@@ -120,7 +120,8 @@ class AsyncMediaClient:
             awaited): store it, since X retires the old refresh token. The
             token is refreshed when it expires within 60 seconds and once after
             a 401, if it has a refresh token; concurrent uploads share one refresh.
-        clock: Wall-clock Unix time, for rate-limit resets (tests inject one).
+        clock: Wall-clock Unix time, for rate-limit resets and OAuth 1.0a timestamps
+            (tests inject one).
         sleep: Async sleep (tests inject one).
     """
 
@@ -168,7 +169,7 @@ class AsyncMediaClient:
                 "on_token_refresh needs a BearerToken: OAuth 1.0a tokens are not refreshed."
             )
         else:
-            auth = OAuth1Auth(OAuth1Signer(credentials))
+            auth = OAuth1Auth(OAuth1Signer(credentials, clock=clock))
 
         self._owns_http = http_client is None
         # Every upload may have max_segments_in_flight requests open at once.

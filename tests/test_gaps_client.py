@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
@@ -17,10 +17,14 @@ import httpx
 import pytest
 import respx
 
+import twupload._client
+
 from twupload import (
     APIError,
     AsyncMediaClient,
     ConfigurationError,
+    InvalidMediaError,
+    MemoryRateLimitStore,
     RateLimitError,
     UploadTimeoutError,
 )
@@ -225,11 +229,14 @@ def test_max_retries_must_be_an_int(
         AsyncMediaClient(creds, max_retries=max_retries)  # type: ignore[arg-type]
 
 
-def test_the_smallest_segment_is_one_byte(creds: OAuth1Credentials) -> None:
+@pytest.mark.parametrize("option", ["segment_bytes", "max_segment_bytes"])
+def test_the_smallest_segment_is_one_byte(
+    creds: OAuth1Credentials, option: str
+) -> None:
     """
-    segment_bytes=1 is positive, so it is accepted (the service sets the real floor).
+    One byte is a positive segment size, so it is accepted (the service sets the real floor).
     """
-    assert "state=unopened" in repr(AsyncMediaClient(creds, segment_bytes=1))
+    assert "state=unopened" in repr(AsyncMediaClient(creds, **{option: 1}))
 
 
 class _SlowToClose(httpx.AsyncBaseTransport):
@@ -266,3 +273,68 @@ async def test_a_cancelled_client_still_closes_the_http_client_it_made(
             await anyio.sleep_forever()
     assert scope.cancelled_caught
     assert transport.closed
+
+
+async def test_too_many_segments_are_refused_with_the_plan_before_any_request(
+    mock: respx.MockRouter, creds: OAuth1Credentials
+) -> None:
+    """
+    A video that needs more than 1000 APPENDs of max_segment_bytes is refused up front.
+    """
+    data = mp4(1000 * 1024 + 1)
+    with pytest.raises(InvalidMediaError) as info:
+        async with AsyncMediaClient(creds, max_segment_bytes=1024) as client:
+            await client.upload(data)
+    assert str(info.value).startswith(
+        "The video is 1024001 bytes, but 1000 APPENDs (segment_index 0-999) of at "
+        "most max_segment_bytes=1024 carry 1024000 bytes."
+    )
+    assert not mock.calls
+
+
+def test_the_connection_pool_fits_every_segment_in_flight(
+    monkeypatch: pytest.MonkeyPatch, creds: OAuth1Credentials
+) -> None:
+    """
+    The client's own httpx client is sized for max_concurrency x max_segments_in_flight.
+    """
+    asked: list[dict[str, object]] = []
+    real = twupload._client.new_http_client
+
+    def recording(**options: Any) -> httpx.AsyncClient:
+        asked.append(options)
+        return real(**options)
+
+    monkeypatch.setattr(twupload._client, "new_http_client", recording)
+    AsyncMediaClient(creds, max_concurrency=2, max_segments_in_flight=3, timeout=9.0)
+    assert asked == [{"max_concurrency": 6, "timeout": 9.0}]
+
+
+async def test_clients_of_one_account_on_two_api_versions_pace_apart(
+    mock: respx.MockRouter, creds: OAuth1Credentials
+) -> None:
+    """
+    A shared store keeps the windows of each API version of an account apart.
+    """
+    limits = {
+        "x-rate-limit-limit": "5",
+        "x-rate-limit-remaining": "4",
+        "x-rate-limit-reset": str(int(NOW) + 600),
+    }
+    mock.post(UPLOAD).respond(
+        200, json={"media_id": 1, "media_id_string": "1"}, headers=limits
+    )
+    fake = FakeTime(NOW)
+    store = MemoryRateLimitStore(clock=fake.clock, sleep=fake.sleep)
+    options: dict[str, Any] = {
+        "rate_limit_store": store,
+        "clock": fake.clock,
+        "sleep": fake.sleep,
+    }
+    async with (
+        AsyncMediaClient(creds, **options) as v1,
+        AsyncMediaClient(creds, api="2", **options) as v2,
+    ):
+        await v1.upload(png())
+        assert v1.rate_limits["upload"].remaining == 4
+        assert dict(v2.rate_limits) == {}

@@ -146,3 +146,35 @@ def test_sizes_below_a_megabyte_are_shown_in_bytes(size: int, shown: str) -> Non
     Sizes read as MB from one MB up, and as a byte count below.
     """
     assert _human(size) == shown
+
+
+def _ts_packets(count: int) -> bytes:
+    return (b"\x47" + bytes(range(187))) * count
+
+
+def test_two_mpeg_ts_packets_are_enough() -> None:
+    """
+    Two 188-byte packets, each starting with the sync byte, make an MPEG-TS head.
+    """
+    assert sniff(_ts_packets(2)).media_type == "video/mp2t"
+    assert sniff(_ts_packets(1)).media_type is None
+
+
+def test_mpeg_ts_is_told_by_its_first_four_packets() -> None:
+    """
+    Sniffing looks at four packets at most: what follows them does not matter.
+    """
+    head = _ts_packets(4) + b"\x00" * 188 + _ts_packets(1)
+    assert sniff(head).media_type == "video/mp2t"
+    assert sniff(_ts_packets(3) + b"\x00" * 188).media_type is None
+
+
+def test_webm_is_told_by_its_doc_type_in_the_first_64_bytes() -> None:
+    """
+    An EBML file is WebM when "webm" appears within its first 64 bytes, no later.
+    """
+    ebml = b"\x1a\x45\xdf\xa3"
+    within = ebml + b"\x00" * 56 + b"webm"  # bytes 60-63
+    beyond = ebml + b"\x00" * 57 + b"webm"  # bytes 61-64
+    assert sniff(within + b"\x00" * 100).media_type == "video/webm"
+    assert sniff(beyond + b"\x00" * 100).media_type is None

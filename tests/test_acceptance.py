@@ -121,7 +121,7 @@ async def test_cancelling_a_batch_leaves_no_connection_in_use(
         with anyio.move_on_after(0.3) as scope:
             await client.upload_many([png(i) for i in range(1, 7)])
         assert scope.cancelled_caught
-        inner = client._http._transport._inner  # type: ignore[attr-defined]
+        inner = client._http._transport._pools[False]  # type: ignore[attr-defined]
         if isinstance(inner, httpx.AsyncHTTPTransport):
             pool = inner._pool
             assert all(c.is_idle() or c.is_closed() for c in pool.connections)

@@ -4,13 +4,34 @@ The httpx client twupload builds: pool size, and the transport picked per event 
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
+import ssl
 import sys
+
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 import pytest
 
-from twupload._http import AutoTransport, aiohttp_transport, new_http_client
+from anyio.streams.tls import TLSStream
+
+from twupload._http import (
+    AutoTransport,
+    aiohttp_transport,
+    new_http_client,
+    verified_ssl_context,
+)
+
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from anyio.abc import ByteStream, SocketStream
+
+    from twupload.testing import Emulator
 
 
 pytestmark = [pytest.mark.anyio, pytest.mark.aiohttp_transport]
@@ -61,10 +82,154 @@ async def test_concurrent_first_requests_share_one_transport() -> None:
     chosen: list[httpx.AsyncBaseTransport] = []
 
     async def choose() -> None:
-        chosen.append(await transport._choose())
+        chosen.append(await transport._choose(secure=False))
 
     async with anyio.create_task_group() as group:
         group.start_soon(choose)
         group.start_soon(choose)
     assert chosen[0] is chosen[1]
     await transport.aclose()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """
+    A certificate for 127.0.0.1 that is its own CA, and its key, as PEM files.
+    """
+    from cryptography import x509  # noqa: PLC0415 - an authlib dependency
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "twupload test")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def _answer_ok(stream: ByteStream) -> None:
+    async with stream:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += await stream.receive()
+        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+@pytest.fixture
+async def https_url(tmp_path: Path) -> AsyncIterator[str]:
+    """
+    A one-route HTTPS server on 127.0.0.1 with a self-signed certificate.
+
+    The certificate's path is in ``SSL_CERT_FILE`` for the tests that trust it.
+    """
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    tcp = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def serve_one(stream: SocketStream) -> None:
+        try:
+            tls = await TLSStream.wrap(
+                stream,
+                server_side=True,
+                ssl_context=server_context,
+                standard_compatible=False,
+            )
+        except (ssl.SSLError, OSError, anyio.BrokenResourceError, anyio.EndOfStream):
+            await stream.aclose()  # the client refused the certificate
+            return
+        await _answer_ok(tls)
+
+    async with tcp, anyio.create_task_group() as group:
+        group.start_soon(tcp.serve, serve_one)
+        yield f"https://127.0.0.1:{port}/"
+        group.cancel_scope.cancel()
+
+
+@pytest.fixture
+def fresh_contexts() -> None:
+    """
+    Forget the process-wide verified context, so a test sees whether it is built.
+    """
+    verified_ssl_context.cache_clear()
+
+
+async def test_plain_http_never_loads_the_ca_bundle(
+    emu: Emulator, fresh_contexts: None
+) -> None:
+    """
+    Requests to an http:// URL are served without building the verified TLS context.
+    """
+    transport = AutoTransport(LIMITS)
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get(emu.url + "/1.1/help/configuration.json")
+    assert response.status_code != 0
+    assert verified_ssl_context.cache_info().currsize == 0
+
+
+async def test_https_checks_the_certificate(
+    https_url: str, fresh_contexts: None
+) -> None:
+    """
+    An https:// server whose certificate no CA vouches for is refused.
+    """
+    transport = AutoTransport(LIMITS)
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.TransportError) as info:
+            await client.get(https_url)
+    causes = []
+    error: BaseException | None = info.value
+    while error is not None:
+        causes.append(error)
+        error = error.__cause__ or error.__context__
+    assert any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes)
+    assert verified_ssl_context.cache_info().currsize == 1
+
+
+async def test_https_and_http_each_get_their_own_pool(
+    https_url: str,
+    emu: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_contexts: None,
+) -> None:
+    """
+    A trusted https:// server answers through the verified pool, http:// through the other.
+    """
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))
+    transport = AutoTransport(LIMITS)
+    async with httpx.AsyncClient(transport=transport) as client:
+        secure = await client.get(https_url)
+        plain = await client.get(emu.url + "/1.1/help/configuration.json")
+        pools = dict(transport._pools)
+    assert (secure.status_code, secure.text) == (200, "ok")
+    assert plain.status_code != 0
+    assert set(pools) == {True, False}
+    assert pools[True] is not pools[False]
+    assert not transport._pools

@@ -25,14 +25,27 @@ if TYPE_CHECKING:
 
 
 @functools.cache
-def default_ssl_context() -> ssl.SSLContext:
+def verified_ssl_context() -> ssl.SSLContext:
     """
     httpx's default TLS context, built once per process and shared by every client.
 
-    Loading the CA bundle takes about 20 ms, so it is done once, in a worker
-    thread (see `AutoTransport`), not by every client on the event loop.
+    Loading the CA bundle takes 20-100 ms of CPU, so it is done once, in a
+    worker thread (see `AutoTransport`), and only when an ``https://`` request
+    needs it: a process that talks to the emulator never pays for it.
     """
     return httpx.create_ssl_context()
+
+
+@functools.cache
+def plain_ssl_context() -> ssl.SSLContext:
+    """
+    A context that loads no certificates, for the pool that serves only ``http://``.
+
+    Both transports want a context when they are built; this one costs well
+    under a millisecond and is never used for TLS, since `AutoTransport` sends
+    every ``https://`` request through a pool built with `verified_ssl_context`.
+    """
+    return httpx.create_ssl_context(verify=False)
 
 
 def aiohttp_transport(
@@ -53,27 +66,39 @@ def aiohttp_transport(
 class AutoTransport(httpx.AsyncBaseTransport):
     """
     Delegates to the aiohttp transport on asyncio when available, else to httpx's own.
+
+    One pool per URL scheme, each built on its first request: ``https://``
+    with certificate checks, ``http://`` (the emulator, a local proxy) without
+    the cost of loading a CA bundle it would never use.
     """
 
     def __init__(self, limits: httpx.Limits) -> None:
         self._limits = limits
-        self._inner: httpx.AsyncBaseTransport | None = None
+        # Keyed by whether the request is https.
+        self._pools: dict[bool, httpx.AsyncBaseTransport] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        inner = self._inner or await self._choose()
+        secure = request.url.scheme != "http"
+        inner = self._pools.get(secure) or await self._choose(secure=secure)
         return await inner.handle_async_request(request)
 
-    async def _choose(self) -> httpx.AsyncBaseTransport:
-        ssl_context = await anyio.to_thread.run_sync(default_ssl_context)
-        if self._inner is None:  # another request may have chosen meanwhile
-            self._inner = aiohttp_transport(
+    async def _choose(self, *, secure: bool) -> httpx.AsyncBaseTransport:
+        if secure:
+            ssl_context = await anyio.to_thread.run_sync(verified_ssl_context)
+        else:
+            ssl_context = plain_ssl_context()
+        inner = self._pools.get(secure)
+        if inner is None:  # another request may have chosen meanwhile
+            inner = aiohttp_transport(
                 self._limits, ssl_context
             ) or httpx.AsyncHTTPTransport(limits=self._limits, verify=ssl_context)
-        return self._inner
+            self._pools[secure] = inner
+        return inner
 
     async def aclose(self) -> None:
-        if self._inner is not None:
-            await self._inner.aclose()
+        transports, self._pools = self._pools, {}
+        for inner in transports.values():
+            await inner.aclose()
 
 
 def new_http_client(

@@ -1135,7 +1135,10 @@ def test_demo(
     assert [row[0] for row in rows] == [name for name, _ in _samples.SAMPLES]
     assert {row[3] for row in rows} == {media_id for _, media_id in uploaded}
     assert all(row[-1] == "UTC" for row in rows)
-    assert "twupload emulator" in out
+    advice = out[out.index("Next:") :]
+    assert "twupload emulator" in advice
+    assert "TWUPLOAD_BASE_URL" in advice
+    assert "--base-url" not in advice  # the emulator's exports make it unneeded
 
 
 def test_demo_on_a_terminal(terminal: None, capsys: pytest.CaptureFixture[str]) -> None:

@@ -223,6 +223,10 @@ async def test_a_refused_association_raises_outside_the_client(
             "tweet_video or amplify_video media, not 'tweet_image'",
         ),
         ({"language_code": "en", "video_category": "film"}, "Unknown media_category"),
+        (
+            {"language_code": "en", "video_category": None},
+            "tweet_video or amplify_video media, not None",
+        ),
     ],
 )
 async def test_bad_subtitles_arguments_are_refused_before_any_request(

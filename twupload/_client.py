@@ -540,7 +540,7 @@ def _subtitled_category(value: str | MediaCategory) -> str:
     name = normalize_category(value) or ""
     if name not in _SUBTITLED_CATEGORIES:
         raise InvalidMediaError(
-            f"Subtitles go with tweet_video or amplify_video media, not {name!r}."
+            f"Subtitles go with tweet_video or amplify_video media, not {name or value!r}."
         )
     return _SUBTITLED_CATEGORIES[name]
 

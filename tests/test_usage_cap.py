@@ -209,6 +209,7 @@ async def test_usage_cap_is_raised_at_once(
             ) as client:
                 await client.upload(png())
     assert type(info.value) is UsageCapError
+    assert str(info.value).startswith("upload failed with HTTP 429: ")
     assert route.call_count == 1
     assert time.sleeps == []
     assert "gave up" not in str(info.value)

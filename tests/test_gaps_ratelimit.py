@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 
 import anyio
+import httpx
 import pytest
 
 from twupload import BearerToken, MemoryRateLimitStore, RateLimitError, RateLimitScope
-from twupload._ratelimit import scope_for
+from twupload._ratelimit import read_limits, scope_for
 
 from fakes import FakeTime
 
@@ -197,3 +198,22 @@ async def test_a_window_a_command_reported_stays_required_until_a_probe() -> Non
         )
         await store.release(SCOPE, "APPEND", True, headers=next_day)
     assert let_through == [False]
+
+
+def test_a_repeated_header_counts_with_its_last_value() -> None:
+    """
+    A proxy that repeats a rate-limit header leaves the window readable: the last one wins.
+    """
+    reset = int(NOW) + 600
+    headers = httpx.Headers(
+        [
+            ("x-rate-limit-limit", "10"),
+            ("x-rate-limit-remaining", "5"),
+            ("x-rate-limit-remaining", "4"),
+            ("x-rate-limit-reset", str(reset)),
+        ]
+    )
+    window = read_limits(headers)[""]
+    assert (window.limit, window.remaining) == (10, 4)
+    assert window.reset_at is not None
+    assert window.reset_at.timestamp() == reset

@@ -137,7 +137,9 @@ async def _answer_ok(stream: ByteStream) -> None:
         request = b""
         while b"\r\n\r\n" not in request:
             request += await stream.receive()
-        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+        )
 
 
 @pytest.fixture
@@ -232,4 +234,3 @@ async def test_https_and_http_each_get_their_own_pool(
     assert plain.status_code != 0
     assert set(pools) == {True, False}
     assert pools[True] is not pools[False]
-    assert not transport._pools

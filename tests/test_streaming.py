@@ -78,7 +78,8 @@ def carried_by(request: pytest.FixtureRequest) -> str:
 def _transport_of(http: httpx.AsyncClient) -> str:
     auto = http._transport
     assert isinstance(auto, AutoTransport)
-    return type(auto._inner).__name__
+    (pool,) = auto._pools.values()  # the emulator is http:// only
+    return type(pool).__name__
 
 
 @dataclass

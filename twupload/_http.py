@@ -96,8 +96,7 @@ class AutoTransport(httpx.AsyncBaseTransport):
         return inner
 
     async def aclose(self) -> None:
-        transports, self._pools = self._pools, {}
-        for inner in transports.values():
+        for inner in self._pools.values():
             await inner.aclose()
 
 

@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import respx
 
 import twupload._source
 
@@ -96,3 +97,12 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     monkeypatch.setattr(twupload._source, "open", spy, raising=False)
     return files
+
+
+@pytest.fixture
+def mock() -> Iterator[respx.MockRouter]:
+    """
+    A respx router for every httpx request of the test; unused routes are allowed.
+    """
+    with respx.mock(assert_all_called=False) as router:
+        yield router

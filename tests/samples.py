@@ -7,6 +7,10 @@ from __future__ import annotations
 import struct
 import zlib
 
+from typing import Any
+
+from twupload._media import UploadPlan, plan_upload
+
 
 SECRETS = ("cs-SECRET-1", "at-SECRET-2", "ats-SECRET-3")
 
@@ -73,3 +77,21 @@ def mp4(size: int = 4096, *, brand: bytes = b"isom") -> bytes:
     )
     filler = bytes(range(256)) * ((size - len(head)) // 256 + 1)
     return head + filler[: size - len(head)]
+
+
+def plan_of(data: bytes, **options: Any) -> UploadPlan:
+    """
+    The plan for *data* on v1.1 with nothing declared; *options* override any argument.
+    """
+    values: dict[str, Any] = {
+        "api": "1.1",
+        "head": data,
+        "total_bytes": len(data),
+        "media_type": None,
+        "media_category": None,
+        "chunked": None,
+        "encoding": "binary",
+        "has_alt_text": False,
+    }
+    values.update(options)
+    return plan_upload(**values)

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import respx
 
 import twupload
 
@@ -32,8 +31,9 @@ from samples import SECRETS, gif, mp4, png
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
+
+    import respx
 
     from twupload import OAuth1Credentials
 
@@ -56,12 +56,6 @@ LIMIT_HEADERS = {
     "x-rate-limit-remaining": "414",
     "x-rate-limit-reset": "1767225600",
 }
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 def test_public_names_match_all() -> None:

@@ -28,29 +28,12 @@ from twupload import (
 )
 from twupload._errors import end_sentence, error_from_response
 
+from fakes import service_response
 from samples import SECRETS, png
 
 
 if TYPE_CHECKING:
     from twupload import OAuth1Credentials
-
-
-def _response(
-    status: int,
-    body: bytes | str = b"",
-    *,
-    url: str = "https://upload.twitter.com/1.1/media/upload.json",
-    authorization: str = 'OAuth oauth_token="SECRET-token"',
-    **headers: str,
-) -> httpx.Response:
-    request = httpx.Request("POST", url, headers={"Authorization": authorization})
-    content = body.encode() if isinstance(body, str) else body
-    return httpx.Response(
-        status,
-        content=content,
-        headers={k.replace("_", "-"): v for k, v in headers.items()},
-        request=request,
-    )
 
 
 @pytest.mark.parametrize(
@@ -93,7 +76,7 @@ def test_every_known_error_shape(
     """
     Each body shape the service sends yields the right (code, message) pairs and payload.
     """
-    response = _response(status, body)
+    response = service_response(status, body)
     error = error_from_response(response, operation="upload")
     assert type(error) is APIError
     assert error.status_code == status
@@ -116,7 +99,7 @@ def test_empty_413_says_what_to_do() -> None:
     """
     The empty-bodied 413 still explains the problem.
     """
-    error = error_from_response(_response(413), operation="upload")
+    error = error_from_response(service_response(413), operation="upload")
     assert error.payload is None
     assert "larger than the service accepts" in str(error)
 
@@ -127,7 +110,7 @@ def test_auth_statuses_map_to_authentication_error(status: int) -> None:
     401 and 403 become AuthenticationError, with advice and no secrets.
     """
     error = error_from_response(
-        _response(
+        service_response(
             status, '{"errors":[{"code":32,"message":"Could not authenticate you."}]}'
         ),
         operation="INIT",
@@ -143,7 +126,7 @@ def test_429_maps_to_rate_limit_error_with_reset() -> None:
     429 becomes RateLimitError carrying reset_at from the headers.
     """
     error = error_from_response(
-        _response(
+        service_response(
             429,
             '{"errors":[{"code":88,"message":"Rate limit exceeded"}]}',
             x_rate_limit_limit="415",
@@ -163,7 +146,7 @@ def test_429_without_headers_has_no_reset() -> None:
     """
     Without rate-limit headers reset_at is None.
     """
-    error = error_from_response(_response(429), operation="upload")
+    error = error_from_response(service_response(429), operation="upload")
     assert isinstance(error, RateLimitError)
     assert error.reset_at is None
 
@@ -173,7 +156,7 @@ def test_request_id_falls_back_to_x_transaction() -> None:
     x-transaction is used when x-transaction-id is absent.
     """
     error = error_from_response(
-        _response(500, "", x_transaction="t-9"), operation="upload"
+        service_response(500, "", x_transaction="t-9"), operation="upload"
     )
     assert error.request_id == "t-9"
     assert "try again later" in str(error)
@@ -184,18 +167,18 @@ def test_unreadable_2xx_body_is_an_api_error() -> None:
     A 2xx with a body we cannot read is an APIError that points at base_url.
     """
     error = error_from_response(
-        _response(200, "<html>proxy</html>"), operation="upload"
+        service_response(200, "<html>proxy</html>"), operation="upload"
     )
     assert error.status_code == 200
     assert "base_url" in str(error)
 
 
-def test_errors_pickle_without_the_response() -> None:
+def test_errors_pickle_without_theservice_response() -> None:
     """
     API errors survive pickling with their data; the live response is dropped.
     """
     error = error_from_response(
-        _response(
+        service_response(
             429,
             '{"errors":[{"code":88,"message":"Rate limit exceeded"}]}',
             x_rate_limit_limit="1",
@@ -264,14 +247,14 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
     ("response", "operation", "message"),
     [
         (
-            _response(
+            service_response(
                 401, '{"errors":[{"code":32,"message":"Could not authenticate you."}]}'
             ),
             "INIT",
             f"INIT failed with HTTP 401: [32] Could not authenticate you. {OAUTH1_401}",
         ),
         (
-            _response(
+            service_response(
                 401,
                 '{"title":"Unauthorized","type":"about:blank","status":401,'
                 '"detail":"Unauthorized"}',
@@ -282,7 +265,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             f"upload failed with HTTP 401: Unauthorized. {BEARER_401}",
         ),
         (
-            _response(
+            service_response(
                 401,
                 '{"errors":[{"code":32,"message":"Could not authenticate you."}]}',
                 url=V2_UPLOAD,
@@ -292,7 +275,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             f"upload failed with HTTP 401: [32] Could not authenticate you. {BEARER_401}",
         ),
         (
-            _response(
+            service_response(
                 403, '{"detail":"Not permitted"}', url=V2_UPLOAD, authorization=BEARER
             ),
             "initialize",
@@ -303,7 +286,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             ),
         ),
         (
-            _response(
+            service_response(
                 403, '{"errors":[{"code":87,"message":"Client is not permitted"}]}'
             ),
             "upload",
@@ -314,7 +297,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             ),
         ),
         (
-            _response(
+            service_response(
                 403,
                 '{"errors":[{"code":453,"message":"You currently have access to a '
                 'subset of X API V2 endpoints only."}]}',
@@ -327,7 +310,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             ),
         ),
         (
-            _response(
+            service_response(
                 403,
                 '{"errors":[{"code":453,"message":"No access"}]}',
                 url=V2_UPLOAD,
@@ -339,7 +322,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             ),
         ),
         (
-            _response(
+            service_response(
                 404,
                 '{"errors":[{"code":34,"message":"Sorry, that page does not exist."}]}',
             ),
@@ -348,7 +331,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             + NO_MEDIA_ID_404,
         ),
         (
-            _response(
+            service_response(
                 404,
                 '{"errors":[{"code":34,"message":"Sorry, that page does not exist."}]}',
             ),
@@ -357,7 +340,9 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             + MEDIA_ID_404,
         ),
         (
-            _response(400, '{"request":"/1.1/media/upload.json","error":"Try again!"}'),
+            service_response(
+                400, '{"request":"/1.1/media/upload.json","error":"Try again!"}'
+            ),
             "upload",
             (
                 "upload failed with HTTP 400: Try again! Check the options and the media "
@@ -365,7 +350,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             ),
         ),
         (
-            _response(400, '{"errors":["media type unrecognized  "]}'),
+            service_response(400, '{"errors":["media type unrecognized  "]}'),
             "upload",
             (
                 "upload failed with HTTP 400: media type unrecognized. Check the options "
@@ -373,7 +358,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             ),
         ),
         (
-            _response(
+            service_response(
                 400,
                 '{"errors":[{"code":38,"message":"media parameter is missing."},'
                 '{"code":44,"message":"x"}]}',
@@ -385,7 +370,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             ),
         ),
         (
-            _response(400, '{"errors":[{"message":""}, " "]}'),
+            service_response(400, '{"errors":[{"message":""}, " "]}'),
             "INIT",
             (
                 "INIT failed with HTTP 400. Check the options and the media against "
@@ -393,7 +378,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             ),
         ),
         (
-            _response(400, '{"errors":[{"code":44}]}'),
+            service_response(400, '{"errors":[{"code":44}]}'),
             "INIT",
             (
                 "INIT failed with HTTP 400: [44]. Check the options and the media "
@@ -401,7 +386,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             ),
         ),
         (
-            _response(418, ""),
+            service_response(418, ""),
             "FINALIZE",
             (
                 "FINALIZE failed with HTTP 418. See the errors attribute for the "
@@ -409,7 +394,7 @@ MEDIA_ID_404 = "Check base_url and the media id (media expire after a while)."
             ),
         ),
         (
-            _response(413, ""),
+            service_response(413, ""),
             "upload",
             (
                 "upload failed with HTTP 413. The media is larger than the service "
@@ -450,7 +435,7 @@ def test_404_without_a_media_id_points_at_base_url_only(operation: str) -> None:
     """
     A simple upload or INIT names no media id, so a 404 is about base_url alone.
     """
-    error = error_from_response(_response(404), operation=operation)
+    error = error_from_response(service_response(404), operation=operation)
     assert str(error) == f"{operation} failed with HTTP 404. {NO_MEDIA_ID_404}"
     assert "media id" not in str(error)
 
@@ -471,7 +456,7 @@ def test_404_with_a_media_id_mentions_it(operation: str) -> None:
     """
     Requests that name a media id may 404 because the media expired.
     """
-    error = error_from_response(_response(404), operation=operation)
+    error = error_from_response(service_response(404), operation=operation)
     assert str(error) == f"{operation} failed with HTTP 404. {MEDIA_ID_404}"
 
 
@@ -481,9 +466,12 @@ def test_oauth1_advice_never_goes_to_bearer_users(status: int) -> None:
     A bearer-token request gets OAuth 2.0 advice; an OAuth 1.0a one never does.
     """
     bearer = error_from_response(
-        _response(status, url=V2_UPLOAD, authorization=BEARER), operation="upload"
+        service_response(status, url=V2_UPLOAD, authorization=BEARER),
+        operation="upload",
     )
-    oauth1 = error_from_response(_response(status, url=V2_UPLOAD), operation="upload")
+    oauth1 = error_from_response(
+        service_response(status, url=V2_UPLOAD), operation="upload"
+    )
     assert isinstance(bearer, AuthenticationError)
     assert isinstance(oauth1, AuthenticationError)
     assert "media.write" in str(bearer)
@@ -540,7 +528,7 @@ def test_2xx_with_errors_reports_them(
     """
     A 2xx whose body holds errors (and no media) raises those errors, not base_url advice.
     """
-    response = _response(200, body, x_transaction_id="tx-1")
+    response = service_response(200, body, x_transaction_id="tx-1")
     error = error_from_response(response, operation="upload")
     assert type(error) is APIError
     assert str(error) == message
@@ -565,7 +553,7 @@ def test_2xx_without_errors_points_at_base_url(body: str, payload: object) -> No
     """
     A 2xx with neither media nor errors says to check base_url, and keeps the body.
     """
-    error = error_from_response(_response(201, body), operation="FINALIZE")
+    error = error_from_response(service_response(201, body), operation="FINALIZE")
     assert type(error) is APIError
     assert str(error) == (
         "FINALIZE: HTTP 201 with a body twupload cannot understand. Check base_url "
@@ -603,7 +591,7 @@ def test_api_error_defaults_and_attributes() -> None:
     plain = APIError("m")
     assert (plain.status_code, plain.errors, plain.request_id) == (0, (), None)
     assert (plain.payload, plain.response, plain.resume) == (None, None, None)
-    response = _response(400)
+    response = service_response(400)
     given = APIError(
         "m",
         status_code=400,
@@ -638,7 +626,9 @@ def test_pickling_keeps_payload_and_request_id() -> None:
     The data a support ticket needs survives pickling; the response does not.
     """
     error = error_from_response(
-        _response(400, '{"errors":[{"code":38,"message":"m"}]}', x_transaction_id="t"),
+        service_response(
+            400, '{"errors":[{"code":38,"message":"m"}]}', x_transaction_id="t"
+        ),
         operation="upload",
     )
     again = pickle.loads(pickle.dumps(error))

@@ -15,7 +15,6 @@ import anyio
 import anyio.lowlevel
 import httpx
 import pytest
-import respx
 
 import twupload._client
 
@@ -34,8 +33,10 @@ from samples import mp4, png
 
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
     from pathlib import Path
+
+    import respx
 
     from twupload import OAuth1Credentials
     from twupload.testing import Emulator
@@ -49,12 +50,6 @@ OK = httpx.Response(
     json={"media_id": 1, "media_id_string": "1", "image": {"image_type": "image/png"}},
 )
 NOW = 1_767_225_600.0
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 async def test_resuming_an_image_continues_its_chunked_upload(

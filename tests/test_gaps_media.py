@@ -7,8 +7,6 @@ from __future__ import annotations
 import decimal
 import struct
 
-from typing import Any
-
 import pytest
 
 from twupload import InvalidMediaError, MediaCategory
@@ -18,26 +16,10 @@ from twupload._media import (
     normalize_category,
     normalize_media_type,
     normalize_owners,
-    plan_upload,
     sniff,
 )
 
-from samples import gif, png
-
-
-def _plan(data: bytes, **options: Any) -> Any:
-    values: dict[str, Any] = {
-        "api": "1.1",
-        "head": data,
-        "total_bytes": len(data),
-        "media_type": None,
-        "media_category": None,
-        "chunked": None,
-        "encoding": "binary",
-        "has_alt_text": False,
-    }
-    values.update(options)
-    return plan_upload(**values)
+from samples import gif, plan_of, png
 
 
 def _gif87a() -> bytes:
@@ -61,7 +43,7 @@ def test_a_gif87a_is_a_gif() -> None:
     """
     found = sniff(_gif87a())
     assert (found.media_type, found.animated) == ("image/gif", False)
-    assert _plan(_gif87a()).media_type == "image/gif"
+    assert plan_of(_gif87a()).media_type == "image/gif"
 
 
 def test_a_media_type_with_several_parameters_is_still_its_base_type() -> None:
@@ -69,7 +51,7 @@ def test_a_media_type_with_several_parameters_is_still_its_base_type() -> None:
     Every parameter after the first ``;`` is dropped, however many there are.
     """
     assert normalize_media_type("image/PNG; charset=x; q=1") == "image/png"
-    assert _plan(png(), media_type="Image/Png; a=1; b=2").media_type == "image/png"
+    assert plan_of(png(), media_type="Image/Png; a=1; b=2").media_type == "image/png"
 
 
 def test_a_category_member_mismatch_names_the_service_string() -> None:
@@ -79,7 +61,7 @@ def test_a_category_member_mismatch_names_the_service_string() -> None:
     assert normalize_category(MediaCategory.DM_VIDEO) == "dm_video"
     assert type(normalize_category(MediaCategory.DM_VIDEO)) is str
     with pytest.raises(InvalidMediaError) as info:
-        _plan(png(), media_category=normalize_category(MediaCategory.TWEET_VIDEO))
+        plan_of(png(), media_category=normalize_category(MediaCategory.TWEET_VIDEO))
     assert str(info.value) == (
         "media_category 'tweet_video' is for videos, but the media is image "
         "(image/png). Use a matching category or omit it."
@@ -113,10 +95,10 @@ def test_a_one_byte_subtitle_file_is_not_empty() -> None:
     """
     Only a zero-byte source is empty; one byte of subtitles is something to upload.
     """
-    plan = _plan(b"1", media_category="subtitles")
+    plan = plan_of(b"1", media_category="subtitles")
     assert (plan.kind, plan.total_bytes, plan.chunked) == ("subtitles", 1, True)
     with pytest.raises(InvalidMediaError, match="Unsupported media"):
-        _plan(b"\x89")
+        plan_of(b"\x89")
 
 
 def test_an_animated_gif_in_an_image_category_is_named_so() -> None:
@@ -124,7 +106,7 @@ def test_an_animated_gif_in_an_image_category_is_named_so() -> None:
     The refusal calls an animated GIF by that name, not by its MIME type.
     """
     with pytest.raises(InvalidMediaError) as info:
-        _plan(gif(3), media_category="tweet_image")
+        plan_of(gif(3), media_category="tweet_image")
     assert str(info.value) == (
         "media_category 'tweet_image' is for images, but the media is an animated "
         "GIF. Use a matching category or omit it."

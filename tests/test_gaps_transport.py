@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import respx
 
 from twupload import APIError, AsyncMediaClient, RateLimitError, TransportError
 
@@ -22,7 +21,9 @@ from samples import png
 
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
+
+    import respx
 
     from twupload import OAuth1Credentials
 
@@ -40,12 +41,6 @@ ONE_SHOT = (
     " The source is a one-shot stream, so it was not retried; pass a path, bytes or "
     "a seekable file to allow retries."
 )
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 def _client(

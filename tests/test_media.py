@@ -23,13 +23,12 @@ from twupload._media import (
     normalize_category,
     normalize_media_type,
     normalize_owners,
-    plan_upload,
     sniff,
 )
 
 from checks import multipart_fields
 from fakes import FakeTime
-from samples import gif, jpeg, mp4, png, webp
+from samples import gif, jpeg, mp4, plan_of, png, webp
 
 
 if TYPE_CHECKING:
@@ -120,21 +119,6 @@ def test_bad_category_and_alt_text() -> None:
         check_alt_text(5)  # type: ignore[arg-type]
 
 
-def _plan(data: bytes, **options: Any) -> Any:
-    values: dict[str, Any] = {
-        "api": "1.1",
-        "head": data,
-        "total_bytes": len(data),
-        "media_type": None,
-        "media_category": None,
-        "chunked": None,
-        "encoding": "binary",
-        "has_alt_text": False,
-    }
-    values.update(options)
-    return plan_upload(**values)
-
-
 @pytest.mark.parametrize(
     ("data", "options", "expected"),
     [
@@ -182,7 +166,7 @@ def test_plan_choices(
     """
     The plan picks type, category and flow as API.md describes.
     """
-    plan = _plan(data, **options)
+    plan = plan_of(data, **options)
     assert (plan.media_type, plan.media_category, plan.chunked, plan.kind) == expected
     assert plan.total_bytes == len(data)
 
@@ -217,7 +201,7 @@ def test_plan_refusals(data: bytes, options: dict[str, Any], match: str) -> None
     Every refusal is an InvalidMediaError that says what is wrong.
     """
     with pytest.raises(InvalidMediaError, match=match):
-        _plan(data, **options)
+        plan_of(data, **options)
 
 
 def test_limits_table_covers_every_api_and_kind() -> None:
@@ -227,7 +211,7 @@ def test_limits_table_covers_every_api_and_kind() -> None:
     for api in ("1.1", "2"):
         for kind in ("image", "gif", "video", "subtitles"):
             assert LIMITS[(api, kind)] > 0
-    assert _plan(mp4(), api="2", total_bytes=600 * MB).chunked
+    assert plan_of(mp4(), api="2", total_bytes=600 * MB).chunked
 
 
 # Limits: the values of the one table, and every limit exactly at and one over.
@@ -268,12 +252,12 @@ def test_each_size_limit_is_inclusive(api: str, kind: str) -> None:
     """
     data, options = SAMPLE_OF_KIND[kind]
     limit = EXPECTED_LIMITS[(api, kind)]
-    plan = _plan(data, api=api, total_bytes=limit, **options)
+    plan = plan_of(data, api=api, total_bytes=limit, **options)
     assert (plan.kind, plan.total_bytes) == (kind, limit)
     with pytest.raises(
         InvalidMediaError, match=re.escape(f"up to {limit / MB:.1f} MB")
     ) as info:
-        _plan(data, api=api, total_bytes=limit + 1, **options)
+        plan_of(data, api=api, total_bytes=limit + 1, **options)
     assert f"{(limit + 1) / MB:.1f} MB" in str(info.value)
     if kind != "image":
         assert f"(API {api})" in str(info.value)
@@ -295,19 +279,19 @@ def test_still_image_limit_holds_for_every_route(
     """
     5 MB is the still-image limit whatever the format, category or flow.
     """
-    assert _plan(data, api=api, total_bytes=5 * MB, **options).kind == "image"
+    assert plan_of(data, api=api, total_bytes=5 * MB, **options).kind == "image"
     with pytest.raises(InvalidMediaError, match=r"still images up to 5\.0 MB"):
-        _plan(data, api=api, total_bytes=5 * MB + 1, **options)
+        plan_of(data, api=api, total_bytes=5 * MB + 1, **options)
 
 
 def test_static_gif_with_a_gif_category_gets_the_gif_limit() -> None:
     """
     A one-frame GIF sent as tweet_gif goes chunked under the 15 MB GIF limit.
     """
-    plan = _plan(gif(), media_category="tweet_gif", total_bytes=15 * MB)
+    plan = plan_of(gif(), media_category="tweet_gif", total_bytes=15 * MB)
     assert (plan.kind, plan.chunked, plan.total_bytes) == ("gif", True, 15 * MB)
     with pytest.raises(InvalidMediaError, match=r"up to 15\.0 MB"):
-        _plan(gif(), media_category="tweet_gif", total_bytes=15 * MB + 1)
+        plan_of(gif(), media_category="tweet_gif", total_bytes=15 * MB + 1)
 
 
 def test_owner_count_limit_is_inclusive() -> None:
@@ -351,10 +335,10 @@ def test_alt_text_is_for_images_and_gifs(
     Planning with alt text passes for images and GIFs and is refused for the rest.
     """
     if allowed:
-        assert _plan(data, has_alt_text=True, **options).kind in {"image", "gif"}
+        assert plan_of(data, has_alt_text=True, **options).kind in {"image", "gif"}
     else:
         with pytest.raises(InvalidMediaError, match="images and GIFs only"):
-            _plan(data, has_alt_text=True, **options)
+            plan_of(data, has_alt_text=True, **options)
 
 
 # GIF animation: colour tables of every size, extensions, sub-blocks.
@@ -475,7 +459,7 @@ def test_webp_upload_plans(
     """
     WEBP is a still image: simple upload as tweet_image unless told otherwise.
     """
-    plan = _plan(webp(), **options)
+    plan = plan_of(webp(), **options)
     assert (plan.media_type, plan.media_category, plan.chunked, plan.kind) == expected
 
 
@@ -492,7 +476,7 @@ def test_webp_refusals(options: dict[str, Any], match: str) -> None:
     WEBP cannot be sent as a GIF or video, nor declared as another type.
     """
     with pytest.raises(InvalidMediaError, match=match):
-        _plan(webp(), **options)
+        plan_of(webp(), **options)
 
 
 @pytest.mark.parametrize("atom", [b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"])
@@ -503,7 +487,7 @@ def test_mov_with_a_leading_atom_other_than_ftyp(atom: bytes) -> None:
     data = struct.pack(">I", 4096) + atom + bytes(4088)
     assert sniff(data) == sniff(data[:8])
     assert sniff(data).media_type == "video/quicktime"
-    plan = _plan(data, media_type="video/quicktime")
+    plan = plan_of(data, media_type="video/quicktime")
     expected = ("video/quicktime", "tweet_video", True, "video")
     assert (plan.media_type, plan.media_category, plan.chunked, plan.kind) == expected
     assert sniff(struct.pack(">I", 8) + atom.upper()).media_type is None
@@ -519,7 +503,7 @@ def test_ftyp_brand_picks_mov_or_mp4(brand: bytes, media_type: str) -> None:
     """
     assert sniff(mp4(brand=brand)).media_type == media_type
     with pytest.raises(InvalidMediaError, match="contradicts the bytes"):
-        _plan(
+        plan_of(
             mp4(brand=brand),
             media_type="video/mp4" if media_type != "video/mp4" else "video/quicktime",
         )
@@ -559,7 +543,7 @@ def test_every_plan_names_a_category(
     The caller's category wins; without one the kind's tweet_* category is inferred.
     """
     for api in ("1.1", "2"):
-        assert _plan(data, api=api, **options).media_category == category
+        assert plan_of(data, api=api, **options).media_category == category
 
 
 @pytest.mark.anyio

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import respx
 
 from twupload import APIError, AsyncMediaClient, RateLimitError, TransportError
 from twupload._ratelimit import RateLimiter
@@ -27,6 +26,8 @@ from samples import png
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
+    import respx
+
     from twupload import OAuth1Credentials
 
 
@@ -38,12 +39,6 @@ OK = httpx.Response(
     json={"media_id": 1, "media_id_string": "1", "image": {"image_type": "image/png"}},
 )
 NOW = 1_767_225_600.0
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 def _client(

@@ -35,7 +35,7 @@ from samples import png
 
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
 
 
 pytestmark = pytest.mark.anyio
@@ -116,12 +116,6 @@ def _no_secret(*texts: object) -> None:
     joined = " ".join(map(str, texts))
     for secret in SECRETS:
         assert secret not in joined
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 @pytest.fixture

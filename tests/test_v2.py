@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import respx
 
 from twupload import (
     AsyncMediaClient,
@@ -25,7 +24,7 @@ from samples import mp4, png
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import respx
 
     from twupload import OAuth1Credentials
 
@@ -34,12 +33,6 @@ pytestmark = pytest.mark.anyio
 
 API = "https://api.x.com/2/media"
 MEDIA_ID = 1880028106020515840
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 def _image(**extra: Any) -> dict[str, Any]:

@@ -23,8 +23,10 @@ Baselines, as their users write them:
 
 Contenders:
 
-- ``twupload``: ``AsyncMediaClient`` on httpx's own transport (the pure-httpx path,
-  forced with ``http_client=`` even where ``twupload[fast]`` is installed).
+- ``twupload``: ``AsyncMediaClient`` with no ``http_client``, as installed without
+  ``twupload[fast]`` (the pure-httpx path): it finds no httpx-aiohttp transport,
+  hidden from it while the row runs even where the extra is installed, and uses
+  httpx's own.
 - ``twupload+aiohttp-transport``: ``AsyncMediaClient`` with no ``http_client``, as
   installed with ``twupload[fast]``: it picks the httpx-aiohttp transport itself.
 """
@@ -49,6 +51,8 @@ import tweepy
 from authlib.oauth1 import ClientAuth
 
 import twupload
+
+from twupload import _http as twupload_http
 
 from ._common import CREDS
 
@@ -150,10 +154,16 @@ def _twupload_credentials() -> twupload.OAuth1Credentials:
 
 class TwuploadUploader(AsyncUploader):
     """
-    ``AsyncMediaClient`` as its README shows it: ``upload_many`` for a batch.
+    ``AsyncMediaClient`` as its README shows it, installed without ``twupload[fast]``.
+
+    ``upload_many`` for a batch. twupload then carries requests on httpx's own
+    transport. Where the extra is installed, the bench hides it from twupload
+    while this row runs (rows run one at a time), by the same switch the test
+    suite uses.
     """
 
     name = "twupload"
+    with_fast_extra = False
 
     def __init__(
         self,
@@ -167,26 +177,18 @@ class TwuploadUploader(AsyncUploader):
         self._options: dict[str, Any] = {}
         if segments_in_flight is not None and segments_option_supported():
             self._options["max_segments_in_flight"] = segments_in_flight
-        self._http: httpx.AsyncClient | None = None
         self._client: twupload.AsyncMediaClient | None = None
-
-    def _http_client(self) -> httpx.AsyncClient | None:
-        # httpx's own transport, even where twupload[fast] is installed: this
-        # row measures the pure-httpx path.
-        limits = httpx.Limits(
-            max_connections=self._max_concurrency + 2,
-            max_keepalive_connections=self._max_concurrency + 2,
-        )
-        return httpx.AsyncClient(timeout=TIMEOUT, limits=limits)
+        self._hidden: Any = None
 
     async def __aenter__(self) -> TwuploadUploader:  # noqa: PYI034
-        self._http = self._http_client()
+        if not self.with_fast_extra:
+            self._hidden = twupload_http.aiohttp_transport
+            twupload_http.aiohttp_transport = lambda *_: None
         self._client = twupload.AsyncMediaClient(
             _twupload_credentials(),
             base_url=self.target.base_url,
             max_concurrency=self._max_concurrency,
             timeout=TIMEOUT,
-            http_client=self._http,
             **self._options,
         )
         await self._client.__aenter__()
@@ -202,8 +204,8 @@ class TwuploadUploader(AsyncUploader):
             if self._client is not None:
                 await self._client.__aexit__(exc_type, exc, tb)
         finally:
-            if self._http is not None:
-                await self._http.aclose()
+            if self._hidden is not None:
+                twupload_http.aiohttp_transport = self._hidden
 
     @property
     def client(self) -> twupload.AsyncMediaClient:
@@ -255,9 +257,7 @@ class TwuploadAiohttpUploader(TwuploadUploader):
     """
 
     name = "twupload+aiohttp-transport"
-
-    def _http_client(self) -> httpx.AsyncClient | None:
-        return None
+    with_fast_extra = True
 
 
 # Plain httpx + authlib's signing core

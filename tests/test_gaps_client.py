@@ -258,7 +258,7 @@ async def test_a_cancelled_client_still_closes_the_http_client_it_made(
     """
     transport = _SlowToClose()
     monkeypatch.setattr(
-        "twupload._client.new_http_client",
+        "twupload._client.OwnClient",
         lambda **_: httpx.AsyncClient(transport=transport),
     )
     with anyio.CancelScope() as scope:
@@ -294,13 +294,13 @@ def test_the_connection_pool_fits_every_segment_in_flight(
     The client's own httpx client is sized for max_concurrency x max_segments_in_flight.
     """
     asked: list[dict[str, object]] = []
-    real = twupload._client.new_http_client
+    real = twupload._client.OwnClient
 
     def recording(**options: Any) -> httpx.AsyncClient:
         asked.append(options)
         return real(**options)
 
-    monkeypatch.setattr(twupload._client, "new_http_client", recording)
+    monkeypatch.setattr(twupload._client, "OwnClient", recording)
     AsyncMediaClient(creds, max_concurrency=2, max_segments_in_flight=3, timeout=9.0)
     assert asked == [{"max_concurrency": 6, "timeout": 9.0}]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 import ssl
 import sys
 
@@ -17,10 +18,13 @@ import pytest
 
 from anyio.streams.tls import TLSStream
 
+from twupload import _http
 from twupload._http import (
     AutoTransport,
+    OwnClient,
+    _readable,
     aiohttp_transport,
-    new_http_client,
+    httpx_transport,
     verified_ssl_context,
 )
 
@@ -68,7 +72,7 @@ async def test_auto_transport_closes_what_it_opened() -> None:
     An unused AutoTransport closes cleanly; the client's pool fits the concurrency.
     """
     await AutoTransport(LIMITS).aclose()
-    client = new_http_client(max_concurrency=8, timeout=5.0)
+    client = OwnClient(max_concurrency=8, timeout=5.0)
     assert isinstance(client._transport, AutoTransport)
     assert client._transport._limits.max_connections == 10
     await client.aclose()
@@ -234,3 +238,59 @@ async def test_https_and_http_each_get_their_own_pool(
     assert plain.status_code != 0
     assert set(pools) == {True, False}
     assert pools[True] is not pools[False]
+
+
+async def test_https_on_httpx_own_transport(
+    https_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_contexts: None,
+) -> None:
+    """
+    Without the aiohttp transport, a trusted https:// server answers through httpx's own.
+    """
+    monkeypatch.setattr("twupload._http.aiohttp_transport", lambda *_: None)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))
+    transport = AutoTransport(LIMITS)
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get(https_url)
+    assert (response.status_code, response.text) == (200, "ok")
+    assert isinstance(transport._pools[True], httpx.AsyncHTTPTransport)
+
+
+async def test_httpx_transport_keeps_its_sockets_at_hand_on_asyncio(
+    anyio_backend: str,
+) -> None:
+    """
+    On asyncio httpx's pool runs over twupload's backend; trio's is left as it is.
+    """
+    transport = httpx_transport(LIMITS, SSL)
+    backend = transport._pool._network_backend
+    if anyio_backend == "asyncio":
+        assert isinstance(backend, _http._KeptSocketBackend)
+        assert transport._pool._max_connections == 3
+        await backend.sleep(0)
+    else:
+        assert not isinstance(backend, _http._KeptSocketBackend)
+    await transport.aclose()
+
+
+@pytest.mark.parametrize("poll", [True, False], ids=["poll", "select"])
+def test_readable_means_data_waiting_or_the_peer_gone(
+    poll: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    An idle connection is readable once data arrives or the peer closes; a closed one is.
+    """
+    monkeypatch.setattr(_http, "_HAS_POLL", poll)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert not _readable(ours)
+        theirs.send(b"x")
+        assert _readable(ours)
+        assert ours.recv(1) == b"x"
+        assert not _readable(ours)
+        theirs.shutdown(socket.SHUT_WR)
+        assert _readable(ours)
+    assert _readable(ours)  # closed here: its descriptor is gone
+    assert _readable(None)

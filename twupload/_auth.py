@@ -59,6 +59,14 @@ def _is_form(content_type: str | None) -> bool:
 _escaped = functools.lru_cache(maxsize=1024)(escape)
 
 
+@functools.lru_cache(maxsize=64)
+def _escaped_base_uri(url: str) -> str:
+    """
+    Section 3.4.1.2's base string URI, encoded: a client signs a handful of URLs.
+    """
+    return escape(normalize_base_string_uri(url))
+
+
 def _normalized(params: list[tuple[str, str]]) -> str:
     """
     Section 3.4.1.3.2: encode names and values, sort by name then value, join.
@@ -82,7 +90,7 @@ def base_string(method: str, url: str, params: list[tuple[str, str]]) -> str:
     return "&".join(
         (
             _escaped(method.upper()),
-            _escaped(normalize_base_string_uri(url)),
+            _escaped_base_uri(url),
             escape(_normalized(params)),
         )
     )

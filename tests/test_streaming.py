@@ -387,3 +387,19 @@ async def test_a_response_cut_short_is_a_network_failure(
         ) as client:
             await client.upload(png())
     assert len(loopback.seen) == 1
+
+
+async def test_the_own_client_reads_no_proxy_from_the_environment(
+    loopback: LoopbackServer, creds: OAuth1Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    HTTP_PROXY does not reroute the client twupload makes (pass ``http_client`` for a proxy).
+    """
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with AsyncMediaClient(creds, base_url=loopback.url, max_retries=0) as client:
+        result = await client.upload(png())
+    assert result.media_id == 77
+    assert [seen.target for seen in loopback.seen] == ["/1.1/media/upload.json"]

@@ -92,7 +92,10 @@ class AsyncMediaClient:
         max_concurrency: Uploads in flight at once, across every call on this client.
         timeout: Per request, in seconds, or an `httpx.Timeout`.
         max_retries: Retries per request for 5xx, 429 and network failures.
-        http_client: An `httpx.AsyncClient` to use instead of creating one.
+        http_client: An `httpx.AsyncClient` to use instead of creating one:
+            for a proxy, say (the client twupload creates reads no proxy
+            settings from the environment). Requests then go through its
+            ``send``, with its hooks and cookies, at some CPU cost per request.
         processing_timeout: Longest wait for media processing, seconds.
         max_rate_limit_wait: Longest wait for a rate-limit reset before
             `RateLimitError` is raised instead, seconds.

@@ -1,9 +1,9 @@
 """
 The httpx client twupload creates for itself: a pool sized to the work, on the fastest transport.
 
-httpx's own transport (httpcore over anyio) costs about 1.3 ms of CPU per small
-upload here; the ``httpx-aiohttp`` transport serves the same httpx API from
-aiohttp's C-accelerated HTTP stack at about 0.6 ms (``docs/benchmarks.md``).
+httpx's own transport (httpcore over anyio) costs about twice the CPU per
+small upload of the ``httpx-aiohttp`` transport, which serves the same httpx
+API from aiohttp's C-accelerated HTTP stack (``docs/benchmarks.md``).
 It runs on asyncio only, so it is picked per event loop, on first use, and
 only when installed (``pip install 'twupload[fast]'``); trio, and asyncio
 without the extra, use httpx's own transport.

@@ -184,15 +184,23 @@ class TwuploadUploader(AsyncUploader):
         if not self.with_fast_extra:
             self._hidden = twupload_http.aiohttp_transport
             twupload_http.aiohttp_transport = lambda *_: None
-        self._client = twupload.AsyncMediaClient(
-            _twupload_credentials(),
-            base_url=self.target.base_url,
-            max_concurrency=self._max_concurrency,
-            timeout=TIMEOUT,
-            **self._options,
-        )
-        await self._client.__aenter__()
+        try:
+            self._client = twupload.AsyncMediaClient(
+                _twupload_credentials(),
+                base_url=self.target.base_url,
+                max_concurrency=self._max_concurrency,
+                timeout=TIMEOUT,
+                **self._options,
+            )
+            await self._client.__aenter__()
+        except BaseException:
+            self._restore()
+            raise
         return self
+
+    def _restore(self) -> None:
+        if self._hidden is not None:
+            twupload_http.aiohttp_transport, self._hidden = self._hidden, None
 
     async def __aexit__(
         self,
@@ -204,8 +212,7 @@ class TwuploadUploader(AsyncUploader):
             if self._client is not None:
                 await self._client.__aexit__(exc_type, exc, tb)
         finally:
-            if self._hidden is not None:
-                twupload_http.aiohttp_transport = self._hidden
+            self._restore()
 
     @property
     def client(self) -> twupload.AsyncMediaClient:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import select
 import socket
 import ssl
 import sys
@@ -275,7 +276,19 @@ async def test_httpx_transport_keeps_its_sockets_at_hand_on_asyncio(
     await transport.aclose()
 
 
-@pytest.mark.parametrize("poll", [True, False], ids=["poll", "select"])
+@pytest.mark.parametrize(
+    "poll",
+    [
+        pytest.param(
+            True,
+            id="poll",
+            marks=pytest.mark.skipif(
+                not hasattr(select, "poll"), reason="Windows has no poll()"
+            ),
+        ),
+        pytest.param(False, id="select"),
+    ],
+)
 def test_readable_means_data_waiting_or_the_peer_gone(
     poll: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

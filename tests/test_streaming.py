@@ -11,6 +11,7 @@ get (trio never gets it, so it has no third variant).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tracemalloc
 
@@ -26,6 +27,7 @@ from anyio.abc import SocketAttribute
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from twupload import AsyncMediaClient, BearerToken, TransportError
+from twupload._auth import OAuth1Auth, OAuth1Signer
 from twupload._http import AutoTransport, OwnClient
 from twupload._multipart import MultipartBody
 from twupload._source import make_source
@@ -403,3 +405,48 @@ async def test_the_own_client_reads_no_proxy_from_the_environment(
         result = await client.upload(png())
     assert result.media_id == 77
     assert [seen.target for seen in loopback.seen] == ["/1.1/media/upload.json"]
+
+
+async def test_send_signed_reads_the_response_and_times_it(
+    loopback: LoopbackServer, creds: OAuth1Credentials
+) -> None:
+    """
+    A response comes back read, with its request and how long it took, as from ``send``.
+    """
+    async with OwnClient(max_concurrency=1, timeout=5.0) as http:
+        request = http.build_request("POST", f"{loopback.url}/1.1/media/upload.json")
+        response = await http.send_signed(request, auth=OAuth1Auth(OAuth1Signer(creds)))
+    assert response.json()["media_id"] == 77
+    assert response.request is request
+    assert response.elapsed > dt.timedelta(0)
+    assert loopback.seen[0].headers["authorization"].startswith("OAuth ")
+
+
+async def test_a_timeout_set_on_the_request_wins_over_the_clients(
+    loopback: LoopbackServer, creds: OAuth1Credentials
+) -> None:
+    """
+    As with ``send``, a request's own timeout is kept; the error names the request.
+    """
+    loopback.after = "hang"
+    async with OwnClient(max_concurrency=1, timeout=60.0) as http:
+        request = http.build_request(
+            "POST", f"{loopback.url}/1.1/media/upload.json", timeout=0.2
+        )
+        with anyio.fail_after(10), pytest.raises(httpx.ReadTimeout) as info:
+            await http.send_signed(request, auth=OAuth1Auth(OAuth1Signer(creds)))
+    assert info.value.request is request
+
+
+async def test_a_closed_own_client_sends_nothing(
+    loopback: LoopbackServer, creds: OAuth1Credentials
+) -> None:
+    """
+    After the client is closed, sending is refused before any connection opens.
+    """
+    http = OwnClient(max_concurrency=1, timeout=5.0)
+    await http.aclose()
+    request = http.build_request("POST", f"{loopback.url}/1.1/media/upload.json")
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        await http.send_signed(request, auth=OAuth1Auth(OAuth1Signer(creds)))
+    assert loopback.connections == 0

@@ -55,8 +55,12 @@ def _is_form(content_type: str | None) -> bool:
     )
 
 
-# Bounded: nonces and timestamps pass through it too, and must not pile up.
-_escaped = functools.lru_cache(maxsize=1024)(escape)
+@functools.lru_cache(maxsize=1024)  # bounded: nonces and signatures pass through too
+def _escaped(text: str) -> str:
+    """
+    Section 3.6 percent-encoding (authlib's), memoized.
+    """
+    return str(escape(text))
 
 
 @functools.lru_cache(maxsize=64)
@@ -64,7 +68,7 @@ def _escaped_base_uri(url: str) -> str:
     """
     Section 3.4.1.2's base string URI, encoded: a client signs a handful of URLs.
     """
-    return escape(normalize_base_string_uri(url))
+    return str(escape(normalize_base_string_uri(url)))
 
 
 def _normalized(params: list[tuple[str, str]]) -> str:

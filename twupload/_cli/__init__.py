@@ -9,7 +9,6 @@ when interrupted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shlex
 import sys
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from .. import (
     AsyncMediaClient,
@@ -340,13 +338,12 @@ def _run(
     concurrency: int,
     options: dict[str, Any],
     keep_outcomes: bool = False,
-    http_client: httpx.AsyncClient | None = None,
 ) -> Tally:
     cancelled: list[type[BaseException]] = []
 
     async def run() -> Tally:
         cancelled.append(anyio.get_cancelled_exc_class())
-        async with http_client or contextlib.nullcontext(), client:
+        async with client:
             return await run_jobs(
                 client,
                 jobs,
@@ -486,20 +483,15 @@ def _demo(args: argparse.Namespace) -> int:
                 f"Uploading {len(jobs)} generated images ({total}), "
                 f"{DEMO_CONCURRENCY} at a time:"
             )
-            # Our own httpx client, to ignore HTTP(S)_PROXY: a proxy cannot
-            # reach this machine's 127.0.0.1.
-            http_client = httpx.AsyncClient(
-                trust_env=False,
-                timeout=10.0,
-                limits=httpx.Limits(max_connections=DEMO_CONCURRENCY + 2),
-            )
+            # No http_client: the one twupload creates reads no HTTP(S)_PROXY,
+            # which could not reach this machine's 127.0.0.1 anyway.
             client = AsyncMediaClient(
                 credentials,
                 api=args.api,
                 base_url=emulator.url,
                 max_concurrency=DEMO_CONCURRENCY,
                 max_retries=1,
-                http_client=http_client,
+                timeout=10.0,
             )
             tally = _run(
                 client,
@@ -508,7 +500,6 @@ def _demo(args: argparse.Namespace) -> int:
                 concurrency=DEMO_CONCURRENCY,
                 options={"media_category": "tweet_image", "alt_text": DEMO_ALT_TEXT},
                 keep_outcomes=True,
-                http_client=http_client,
             )
         finally:
             emulator.stop()

@@ -9,8 +9,8 @@ only when installed (``pip install 'twupload[fast]'``); trio, and asyncio
 without the extra, use httpx's own transport.
 
 Requests to this client skip ``httpx.AsyncClient.send`` (`OwnClient.send_signed`):
-its cookie jar, redirect and auth-flow layers cost 10-15 % of the CPU of a small
-upload and do nothing for an API signed per request that never redirects.
+its cookie jar, redirect and auth-flow layers cost about a tenth of the CPU of a
+small upload and do nothing for an API signed per request that never redirects.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ class OwnClient(httpx.AsyncClient):
 
         Without ``send``'s cookie jar, redirect handling, event hooks and
         ``HTTP Request:`` log line: none of them act on an upload API's
-        requests, and together they cost 10-15 % of a small upload's CPU.
+        requests, and together they cost about a tenth of a small upload's CPU.
         (Routing is the same: httpx reads no proxy settings from the
         environment for a client given its own transport.) *auth* must be one
         of twupload's, which sign a request once and need no response.

@@ -21,12 +21,11 @@ from twupload._media import (
     LIMITS,
     MAX_SEGMENTS,
     MB,
-    plan_upload,
     sniff,
 )
 
 from fakes import FakeTime
-from samples import mp4, png
+from samples import mp4, plan_of, png
 
 
 if TYPE_CHECKING:
@@ -38,18 +37,10 @@ APIS = ["1.1", "2"]
 
 
 def _plan(data: bytes, *, api: str = "2", **options: Any) -> Any:
-    settings: dict[str, Any] = {
-        "api": api,
-        "head": data,
-        "total_bytes": len(data),
-        "media_type": None,
-        "media_category": None,
-        "chunked": None,
-        "encoding": "binary",
-        "has_alt_text": False,
-        **options,
-    }
-    return plan_upload(**settings)
+    """
+    `samples.plan_of`, on v2 unless *api* says otherwise.
+    """
+    return plan_of(data, api=api, **options)
 
 
 def _client(emu: Emulator, api: str, **options: Any) -> AsyncMediaClient:
